@@ -1,0 +1,1 @@
+"""Command-line interface: ``thermognn <stage>``; each stage's subcommand in its own module."""

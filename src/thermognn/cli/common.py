@@ -1,0 +1,170 @@
+"""Helpers shared by subcommands: TOML study files, option parsing, progress bars."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from thermognn.errors import ThermognnError
+
+T = TypeVar("T")
+
+
+def parse_supercell(text: str) -> tuple[int, int, int]:
+    """``"2,2,2"`` or ``"2"`` → (2, 2, 2)."""
+    try:
+        parts = [int(p) for p in text.replace("x", ",").split(",") if p.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--supercell: expected N or N,N,N, got {text!r}") from None
+    if len(parts) == 1:
+        parts *= 3
+    if len(parts) != 3 or min(parts) < 1:
+        raise argparse.ArgumentTypeError(f"--supercell: expected N or N,N,N ≥ 1, got {text!r}")
+    return (parts[0], parts[1], parts[2])
+
+
+def parse_range(text: str) -> tuple[float, float]:
+    """``"0.1:0.8"`` → (0.1, 0.8); ``"0.3"`` → (0.3, 0.3)."""
+    try:
+        parts = [float(p) for p in text.split(":")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected MIN:MAX, got {text!r}") from None
+    if len(parts) == 1:
+        parts *= 2
+    if len(parts) != 2 or parts[0] > parts[1]:
+        raise argparse.ArgumentTypeError(f"expected MIN:MAX with MIN ≤ MAX, got {text!r}")
+    return (parts[0], parts[1])
+
+
+def parse_floats(text: str) -> list[float]:
+    """``"150,300,600"`` or ``"0:600:50"`` (start:stop:step, stop included) → floats."""
+    if ":" in text:
+        try:
+            start, stop, step = (float(p) for p in text.split(":"))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected START:STOP:STEP, got {text!r}") from None
+        if step <= 0:
+            raise argparse.ArgumentTypeError(f"step must be positive in {text!r}")
+        n = int(round((stop - start) / step)) + 1
+        return [start + i * step for i in range(max(n, 0))]
+    try:
+        return [float(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Read a TOML study file; one clear error when missing or malformed."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ThermognnError(f"{path}: no such study file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ThermognnError(f"{path}: invalid TOML ({exc})") from None
+
+
+def apply_config_section(
+    args: argparse.Namespace, parser_defaults: dict[str, Any], section: dict[str, Any], where: str
+) -> None:
+    """Fill options the user left at their defaults from a TOML section.
+
+    Command-line values win over the file; unknown keys are an error naming them.
+    """
+    for key, value in section.items():
+        attr = key.replace("-", "_")
+        if not hasattr(args, attr):
+            raise ThermognnError(f"{where}: unknown option {key!r}")
+        if getattr(args, attr) == parser_defaults.get(attr):
+            setattr(args, attr, value)
+
+
+def add_config_option(parser: argparse.ArgumentParser) -> None:
+    """``--config STUDY.toml``: read this command's options from a study file."""
+    parser.add_argument(
+        "--config",
+        metavar="TOML",
+        help="study file; options of this command are read from its [<command>] section",
+    )
+
+
+def resolve_config(args: argparse.Namespace, parser: argparse.ArgumentParser, section: str) -> None:
+    """Apply ``[section]`` of ``args.config`` (if given) to ``args``."""
+    if not getattr(args, "config", None):
+        return
+    data = load_toml(args.config)
+    defaults = {a.dest: a.default for a in parser._actions}
+    apply_config_section(args, defaults, data.get(section, {}), f"{args.config} [{section}]")
+
+
+def progress(items: Iterable[T], total: int | None, description: str) -> Iterator[T]:
+    """Iterate with a rich progress bar (rate and ETA) on stderr."""
+    with progress_callback(description) as update:
+        for done, item in enumerate(items, 1):
+            yield item
+            update(done, total or done)
+
+
+class progress_callback:  # noqa: N801 - used as a context manager like a function
+    """Context manager yielding a ``callback(done, total)`` that drives a rich bar."""
+
+    def __init__(self, description: str) -> None:
+        self.description = description
+        self._bar = None
+        self._task = None
+
+    def __enter__(self):
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self._bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TaskProgressColumn(),
+            _RateColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+        )
+        self._bar.__enter__()
+        self._task = self._bar.add_task(self.description, total=None)
+        return self.update
+
+    def update(self, done: int, total: int) -> None:
+        assert self._bar is not None and self._task is not None
+        self._bar.update(self._task, completed=done, total=total)
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._bar is not None
+        self._bar.__exit__(*exc)
+
+
+def _rate_column_base():
+    from rich.progress import ProgressColumn
+
+    return ProgressColumn
+
+
+class _RateColumn(_rate_column_base()):  # type: ignore[misc]
+    """Items per second."""
+
+    def render(self, task):  # noqa: D102
+        from rich.text import Text
+
+        return Text(f"{task.speed:.2f}/s" if task.speed else "", style="cyan")

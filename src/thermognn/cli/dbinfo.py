@@ -1,0 +1,35 @@
+"""``thermognn db-info``: rows per material and scheme, labeled, failed, pending."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("db-info", help="counts by material/scheme/labeled/failed")
+    p.add_argument("db", help="study database")
+    p.add_argument("--errors", action="store_true", help="list failed rows with their message")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+    from rich.console import Console
+    from rich.table import Table
+
+    from thermognn.database import StudyDatabase
+
+    db = StudyDatabase(args.db, create=False)
+    table = Table(title=f"{args.db} — study {db.study!r}")
+    for col in ("material", "scheme", "total", "labeled", "failed", "pending", "band gap (eV)"):
+        table.add_column(col)
+    for c in db.counts():
+        gaps = [r.band_gap for r in db.select(material=c["material"], scheme=c["scheme"], labeled=True)
+                if "band_gap" in r.key_value_pairs]
+        gap = f"{np.mean(gaps):.3f} ± {np.std(gaps):.3f}" if gaps else ""
+        table.add_row(c["material"], c["scheme"], *(str(c[k]) for k in ("total", "labeled", "failed", "pending")), gap)
+    Console().print(table)
+    if args.errors:
+        for row in db.select("label_error"):
+            print(f"row {row.id}: {row.label_error}")
+    return 0

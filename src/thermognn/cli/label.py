@@ -1,0 +1,53 @@
+"""``thermognn label``: label every unlabeled row, in parallel on Dask, resumably."""
+
+from __future__ import annotations
+
+import argparse
+
+from thermognn.cli.common import add_config_option, progress_callback, resolve_config
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "label",
+        help="label unlabeled rows (GFN1-xTB by default) on a Dask cluster",
+        description="Label the unlabeled rows of a study database. Only this process writes "
+        "the database, one row per finished result: interrupting it loses at most the rows "
+        "in flight, and re-running resumes. Failed rows keep their label_error.",
+    )
+    p.add_argument("--db", required=True)
+    p.add_argument("--study", default=None)
+    p.add_argument("--labeler", default="gfn1-xtb", help="gfn1-xtb (default), gfn2-xtb, emt")
+    p.add_argument("--workers", type=int, default=None, help="LocalCluster workers (0: in-process)")
+    p.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler")
+    p.add_argument("--retry-failed", action="store_true", help="retry rows that failed before")
+    p.add_argument("--query", default=None, help="ASE selection, e.g. 'scheme=phonon'")
+    p.add_argument("--limit", type=int, default=None, help="label at most N rows")
+    add_config_option(p)
+    p.set_defaults(func=run, parser=p)
+
+
+def run(args: argparse.Namespace) -> int:
+    from thermognn.database import StudyDatabase
+    from thermognn.labels import label_database
+
+    resolve_config(args, args.parser, "label")
+    db = StudyDatabase(args.db, study=args.study, create=False)
+    with progress_callback(f"label {args.labeler}") as cb:
+        s = label_database(
+            db,
+            labeler=args.labeler,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            retry_failed=args.retry_failed,
+            query=args.query,
+            limit=args.limit,
+            progress=cb,
+        )
+    print(
+        f"{s.labeled} labeled, {s.failed} failed, {s.remaining} remaining "
+        f"({s.rate:.2f} configurations/s on {s.workers} workers)"
+    )
+    for row_id, msg in list(s.errors.items())[:10]:
+        print(f"  row {row_id}: {msg}")
+    return 0

@@ -1,0 +1,149 @@
+"""The labeler protocol and the four labels of a configuration.
+
+Units and sign conventions (binding, DESIGN.md §4–5):
+
+* ``energy_per_atom`` — total energy / number of atoms, eV/atom.
+* ``band_gap`` — lowest unoccupied minus highest occupied one-particle level, eV.
+* ``vbm`` — highest occupied level (valence band maximum), eV, on the method's own
+  absolute scale (no vacuum alignment; periodic codes have none).
+* ``hydrostatic_stress`` — σ_h = tr(σ)/3 in GPa with ASE's sign convention: σ = (1/V)
+  ∂E/∂ε, so a cell that wants to *shrink* (under tension) has σ_h > 0 and a compressed
+  cell has σ_h < 0. This is the negative of the pressure VASP prints.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+from ase import Atoms
+from ase.units import GPa
+
+#: The four labels, their units and descriptions (stored in the database metadata).
+LABEL_UNITS: dict[str, str] = {
+    "energy_per_atom": "eV/atom",
+    "band_gap": "eV",
+    "vbm": "eV",
+    "hydrostatic_stress": "GPa",
+}
+LABEL_NAMES: tuple[str, ...] = tuple(LABEL_UNITS)
+
+
+@dataclass
+class Labels:
+    """Labels of one configuration.
+
+    Attributes
+    ----------
+    energy_per_atom
+        eV/atom.
+    band_gap, vbm
+        eV; ``None`` for methods without electronic levels (e.g. force fields).
+    hydrostatic_stress
+        tr(σ)/3 in GPa, ASE sign convention; ``None`` without a stress.
+    stress
+        Voigt stress (xx, yy, zz, yz, xz, xy) in GPa, ASE sign, if available.
+    eigenvalues
+        One-particle levels in eV, if available.
+    occupations
+        Occupations of ``eigenvalues`` (0–2), if available.
+    """
+
+    energy_per_atom: float
+    band_gap: float | None = None
+    vbm: float | None = None
+    hydrostatic_stress: float | None = None
+    stress: np.ndarray | None = None
+    eigenvalues: np.ndarray | None = None
+    occupations: np.ndarray | None = None
+    extra: dict[str, float] = field(default_factory=dict)
+
+    def scalars(self) -> dict[str, float]:
+        """The labels present as a dict of finite floats (key-value pairs for a row)."""
+        out = {k: getattr(self, k) for k in LABEL_NAMES if getattr(self, k) is not None}
+        for k, v in out.items():
+            if not math.isfinite(v):
+                from thermognn.errors import LabelError
+
+                raise LabelError(f"label {k} is not finite ({v})")
+        return {k: float(v) for k, v in out.items()}
+
+
+@runtime_checkable
+class Labeler(Protocol):
+    """Anything that turns a configuration into :class:`Labels`."""
+
+    name: str
+    version: str
+
+    def label(self, atoms: Atoms) -> Labels:
+        """Label one configuration; raise :class:`thermognn.errors.LabelError` on failure."""
+        ...
+
+
+def band_edges(eigenvalues: np.ndarray, occupations: np.ndarray) -> tuple[float, float]:
+    """Valence band maximum and band gap (same units as ``eigenvalues``).
+
+    The highest occupied level is the highest level holding at least half of the
+    maximal occupation; the gap is the distance to the next level above it. With a
+    small electronic temperature this equals the aufbau HOMO–LUMO gap of an insulator.
+    """
+    order = np.argsort(eigenvalues)
+    e = np.asarray(eigenvalues)[order]
+    occ = np.asarray(occupations)[order]
+    full = occ.max() if occ.size else 0.0
+    occupied = np.flatnonzero(occ >= 0.5 * full)
+    if full <= 0 or occupied.size == 0:
+        raise ValueError("no occupied levels")
+    homo = int(occupied.max())
+    if homo + 1 >= len(e):
+        raise ValueError("no unoccupied level above the highest occupied one")
+    return float(e[homo]), float(e[homo + 1] - e[homo])
+
+
+def hydrostatic_gpa(stress_voigt_ev_a3: np.ndarray) -> float:
+    """tr(σ)/3 in GPa from a Voigt stress in eV/Å³ (ASE convention)."""
+    return float(np.mean(np.asarray(stress_voigt_ev_a3)[:3]) / GPa)
+
+
+class ASECalculatorLabeler:
+    """Labels from any ASE calculator: energy per atom and, if it has one, stress.
+
+    Parameters
+    ----------
+    calculator
+        An ASE calculator instance (EMT, CHGNet, a DFT code, …).
+    name
+        Name recorded in the database (``labeler`` key).
+    """
+
+    def __init__(self, calculator, name: str | None = None) -> None:
+        self.calculator = calculator
+        self.name = name or type(calculator).__name__.lower()
+        self.version = getattr(calculator, "version", None) or _ase_version()
+
+    def label(self, atoms: Atoms) -> Labels:
+        atoms = atoms.copy()
+        atoms.calc = self.calculator
+        energy = atoms.get_potential_energy()
+        stress = None
+        sigma_h = None
+        try:
+            s = atoms.get_stress(voigt=True)
+            stress = s / GPa
+            sigma_h = hydrostatic_gpa(s)
+        except Exception:  # noqa: BLE001 - calculators without stress raise many types
+            pass
+        return Labels(
+            energy_per_atom=float(energy) / len(atoms),
+            hydrostatic_stress=sigma_h,
+            stress=stress,
+        )
+
+
+def _ase_version() -> str:
+    import ase
+
+    return f"ase-{ase.__version__}"

@@ -1,0 +1,197 @@
+"""Label the unlabeled rows of a study database, in parallel on Dask, resumably.
+
+Only the client writes the database, one row as each result arrives, so a run killed
+at any moment loses at most the configurations in flight; re-running skips labeled
+rows (and rows that failed, unless ``retry_failed``). Calculator errors (SCF not
+converged, unknown element, NaN) become ``label_error`` rows, never a crashed run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from thermognn.database import StudyDatabase
+from thermognn.errors import LabelError, ThermognnError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LabelSummary:
+    """What a labeling run did."""
+
+    labeled: int = 0
+    failed: int = 0
+    remaining: int = 0
+    seconds: float = 0.0
+    workers: int = 0
+    errors: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        """Configurations per second."""
+        return (self.labeled + self.failed) / self.seconds if self.seconds > 0 else 0.0
+
+
+def label_structure(
+    labeler_name: str, options: dict[str, Any], row_id: int, numbers, positions, cell, pbc
+) -> tuple[int, dict[str, Any] | None, str | None, float]:
+    """Worker task: label one configuration. Returns (id, labels, error, seconds)."""
+    from ase import Atoms
+
+    from thermognn.labels import get_labeler
+
+    t0 = time.perf_counter()
+    atoms = Atoms(numbers=numbers, positions=positions, cell=cell, pbc=pbc)
+    try:
+        labels = get_labeler(labeler_name, **options).label(atoms)
+        labels.scalars()  # raises LabelError on NaN
+    except LabelError as exc:
+        return row_id, None, str(exc), time.perf_counter() - t0
+    except Exception as exc:  # noqa: BLE001 - any calculator failure is a row failure
+        return row_id, None, f"{type(exc).__name__}: {exc}", time.perf_counter() - t0
+    return row_id, labels.__dict__, None, time.perf_counter() - t0
+
+
+def _payload(db: StudyDatabase, row_id: int) -> tuple[Any, ...]:
+    row = db.ase.get(id=row_id)
+    return (row_id, row.numbers, row.positions, np.asarray(row.cell), row.pbc)
+
+
+def _record(db: StudyDatabase, result, name: str, version: str, summary: LabelSummary) -> None:
+    from thermognn.labels.base import Labels
+
+    row_id, labels, error, _ = result
+    if error is None:
+        try:
+            db.write_labels(row_id, Labels(**labels), name, version)
+            summary.labeled += 1
+            return
+        except LabelError as exc:
+            error = str(exc)
+    db.write_failure(row_id, error, name, version)
+    summary.failed += 1
+    summary.errors[row_id] = error
+    log.warning("row %d: %s", row_id, error)
+
+
+def label_database(
+    db: StudyDatabase | str,
+    *,
+    labeler: str = "gfn1-xtb",
+    options: dict[str, Any] | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    retry_failed: bool = False,
+    query: str | None = None,
+    limit: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    connect_timeout: float = 10.0,
+) -> LabelSummary:
+    """Label every unlabeled row of ``db`` with ``labeler``.
+
+    Parameters
+    ----------
+    db
+        Study database (object or path/URL).
+    labeler
+        Labeler name (``gfn1-xtb`` default, ``gfn2-xtb``, ``emt``).
+    workers
+        LocalCluster workers (default: number of cores); ``0`` labels in this process.
+    scheduler
+        Address of an existing Dask scheduler (e.g. from dask-jobqueue on SLURM).
+    retry_failed
+        Also retry rows that failed before.
+    query
+        ASE selection string restricting the rows.
+    limit
+        Label at most this many rows.
+    progress
+        Called as ``progress(done, total)``.
+    """
+    from thermognn.labels import get_labeler
+
+    if not isinstance(db, StudyDatabase):
+        db = StudyDatabase(db, create=False)
+    options = options or {}
+    probe = get_labeler(labeler, **options)  # unknown labeler → one clear error, nothing run
+    name, version = probe.name, probe.version
+    ids = db.unlabeled_ids(retry_failed=retry_failed, query=query)
+    if limit is not None:
+        ids = ids[:limit]
+    summary = LabelSummary(remaining=len(ids))
+    db.update_config("label", {"labeler": name, "labeler_version": version, **options})
+    if not ids:
+        return summary
+    t0 = time.perf_counter()
+    if workers == 0 and scheduler is None:
+        summary.workers = 0
+        for k, row_id in enumerate(ids, 1):
+            _record(db, label_structure(labeler, options, *_payload(db, row_id)), name, version, summary)
+            if progress:
+                progress(k, len(ids))
+    else:
+        _label_on_dask(db, ids, labeler, options, name, version, summary, workers, scheduler,
+                       progress, connect_timeout)
+    summary.seconds = time.perf_counter() - t0
+    summary.remaining = len(db.unlabeled_ids(retry_failed=False, query=query))
+    return summary
+
+
+def _client(workers: int | None, scheduler: str | None, timeout: float):
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            return Client(scheduler, timeout=f"{timeout}s"), None
+        except (OSError, TimeoutError) as exc:
+            raise ThermognnError(f"scheduler {scheduler}: unreachable ({exc})") from None
+    n = workers or os.cpu_count() or 1
+    env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    cluster = LocalCluster(
+        n_workers=n,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        env=env,
+        silence_logs=logging.ERROR,
+    )
+    return Client(cluster), cluster
+
+
+def _label_on_dask(
+    db, ids, labeler, options, name, version, summary, workers, scheduler, progress, timeout
+) -> None:
+    from distributed import as_completed
+
+    client, cluster = _client(workers, scheduler, timeout)
+    try:
+        summary.workers = len(client.scheduler_info().get("workers", {})) or (workers or 0)
+        window = max(4, 4 * max(summary.workers, 1))
+        pending = iter(ids)
+        first = [
+            client.submit(label_structure, labeler, options, *_payload(db, i), pure=False)
+            for _, i in zip(range(window), pending)
+        ]
+        done = 0
+        stream = as_completed(first)
+        for future in stream:
+            _record(db, future.result(), name, version, summary)
+            future.release()
+            done += 1
+            if progress:
+                progress(done, len(ids))
+            nxt = next(pending, None)
+            if nxt is not None:
+                stream.add(client.submit(label_structure, labeler, options, *_payload(db, nxt), pure=False))
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()

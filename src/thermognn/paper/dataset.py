@@ -1,0 +1,197 @@
+"""Build the paper-shaped study data set with thermognn's own stages (resumable).
+
+Recipe (``thermognn/data/paper_dataset.toml``): Ag3SBr, Ag3SI and Ag3SBr_xI_(1-x)
+40-atom cells; a ``phonon`` set (T uniform in 150–600 K, eq. 3, ``abs`` policy, 0.5 THz
+floor), a ``random`` set whose amplitude range is calibrated so its band gaps match the
+phonon set's (see :mod:`thermognn.paper.calibrate`), and an ``md`` set (Ag3SBr, 200/400/
+600 K). Sets grow in rounds (``round_size`` per material and scheme, then labeled),
+so an interrupted build holds balanced data and the next call resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from thermognn.database import StudyDatabase
+from thermognn.errors import ThermognnError
+from thermognn.sampling import SamplingSpec, sample_configurations
+
+log = logging.getLogger(__name__)
+
+RECIPE_FILE = Path(__file__).resolve().parent.parent / "data" / "paper_dataset.toml"
+
+
+@dataclass
+class DatasetRecipe:
+    """How the bundled data set is made (all fields in the TOML recipe)."""
+
+    study: str = "ag3sx-paper"
+    materials: list[str] = field(default_factory=lambda: ["Ag3SBr", "Ag3SI", "Ag3SBrI"])
+    supercell: tuple[int, int, int] = (2, 2, 2)
+    labeler: str = "gfn1-xtb"
+    n_phonon: int = 500
+    n_random: int = 500
+    round_size: int = 50
+    temperature_range: tuple[float, float] = (150.0, 600.0)
+    imaginary_policy: str = "abs"
+    frequency_floor: float = 0.5
+    phonon_seed: int = 1
+    random_seed: int = 2
+    calibration_amplitudes: list[float] = field(
+        default_factory=lambda: [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5]
+    )
+    calibration_per_amplitude: int = 6
+    calibration_target_rows: int = 60
+    amplitude: tuple[float, float] | None = None
+    md_material: str = "Ag3SBr"
+    md_temperatures: list[float] = field(default_factory=lambda: [200.0, 400.0, 600.0])
+    n_md: int = 600
+    md_calculator: str = "gfn1-xtb"
+    md_stride: int = 10
+    md_equilibration: int = 100
+    md_seed: int = 3
+
+    @classmethod
+    def from_toml(cls, path: str | Path = RECIPE_FILE) -> DatasetRecipe:
+        from thermognn.cli.common import load_toml
+
+        data = load_toml(path).get("dataset", {})
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ThermognnError(f"{path} [dataset]: unknown key(s) {sorted(unknown)}")
+        for key in ("supercell", "temperature_range", "amplitude"):
+            if key in data and data[key] is not None:
+                data[key] = tuple(data[key])
+        return cls(**data)
+
+
+def _spec(recipe: DatasetRecipe, material: str, scheme: str, n: int, **kw: Any) -> SamplingSpec:
+    return SamplingSpec(
+        material=material,
+        scheme=scheme,
+        n=n,
+        supercell=recipe.supercell,
+        calculator=recipe.labeler,
+        imaginary_policy=recipe.imaginary_policy,
+        frequency_floor=recipe.frequency_floor,
+        **kw,
+    )
+
+
+def calibrate(db: StudyDatabase, recipe: DatasetRecipe, progress=None) -> tuple[float, float]:
+    """The random amplitude range: from the recipe, from the database, or calibrated now."""
+    if recipe.amplitude is not None:
+        return recipe.amplitude
+    stored = db.metadata.get("config", {}).get("calibration")
+    if stored:
+        return (float(stored["best"][0]), float(stored["best"][1]))
+    from thermognn.labels import get_labeler
+    from thermognn.paper.calibrate import calibrate_amplitude_range
+    from thermognn.structures import reference_cell
+
+    material = recipe.materials[0]
+    target = [
+        r.band_gap
+        for r in db.select(material=material, scheme="phonon", labeled=True)
+    ][: recipe.calibration_target_rows]
+    if len(target) < 10:
+        raise ThermognnError("calibration needs ≥ 10 labeled phonon rows first")
+    cal = calibrate_amplitude_range(
+        reference_cell(material, recipe.supercell),
+        get_labeler(recipe.labeler),
+        target,
+        amplitudes=recipe.calibration_amplitudes,
+        per_amplitude=recipe.calibration_per_amplitude,
+        progress=progress,
+    )
+    db.update_config("calibration", {"material": material, **cal.as_dict()})
+    log.info("random amplitude range %s Å (KS %.3f)", cal.best, cal.ks)
+    return cal.best
+
+
+def build_dataset(
+    db_path: str | Path,
+    recipe: DatasetRecipe | None = None,
+    *,
+    workers: int | None = None,
+    stages: tuple[str, ...] = ("phonon", "random", "md"),
+    status: Callable[[str], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> StudyDatabase:
+    """Sample and label the paper-shaped data set into ``db_path`` (resumable)."""
+    from thermognn.labels import label_database
+
+    recipe = recipe or DatasetRecipe.from_toml()
+    db = StudyDatabase(db_path, study=recipe.study)
+    db.update_config("recipe", {f.name: getattr(recipe, f.name) for f in fields(recipe)})
+    say = status or (lambda msg: log.info(msg))
+
+    def label(what: str) -> None:
+        say(f"labeling {what}")
+        summary = label_database(db, labeler=recipe.labeler, workers=workers, progress=progress)
+        say(f"  {summary.labeled} labeled, {summary.failed} failed, {summary.rate:.2f}/s")
+
+    n_max = max(recipe.n_phonon, recipe.n_random)
+    amplitude: tuple[float, float] | None = None
+    for upto in range(recipe.round_size, n_max + recipe.round_size, recipe.round_size):
+        if "phonon" in stages:
+            for m in recipe.materials:
+                sample_configurations(
+                    db,
+                    _spec(recipe, m, "phonon", min(upto, recipe.n_phonon),
+                          seed=recipe.phonon_seed, temperature_range=recipe.temperature_range),
+                    status=say,
+                )
+            label(f"phonon set up to {min(upto, recipe.n_phonon)} per material")
+        if "random" in stages:
+            amplitude = amplitude or calibrate(db, recipe, progress)
+            for m in recipe.materials:
+                sample_configurations(
+                    db,
+                    _spec(recipe, m, "random", min(upto, recipe.n_random),
+                          seed=recipe.random_seed, amplitude=amplitude),
+                )
+            label(f"random set up to {min(upto, recipe.n_random)} per material")
+    if "md" in stages and recipe.n_md > 0:
+        say(f"md set: {recipe.n_md} snapshots with {recipe.md_calculator}")
+        spec = replace(
+            _spec(recipe, recipe.md_material, "md", recipe.n_md, seed=recipe.md_seed,
+                  temperatures=list(recipe.md_temperatures)),
+            calculator=recipe.md_calculator,
+            md_stride=recipe.md_stride,
+            md_equilibration=recipe.md_equilibration,
+        )
+        sample_configurations(db, spec, progress=progress)
+        label("md set")
+    return db
+
+
+def gap_summary(db: StudyDatabase) -> dict[str, dict[str, float]]:
+    """Mean ± std of the band gap per scheme (labeled rows)."""
+    out: dict[str, list[float]] = {}
+    for row in db.select(labeled=True):
+        out.setdefault(row.scheme, []).append(row.band_gap)
+    return {k: {"n": len(v), "mean": float(np.mean(v)), "std": float(np.std(v))} for k, v in out.items()}
+
+
+def main() -> None:  # pragma: no cover - background build entry point
+    import argparse
+
+    parser = argparse.ArgumentParser(description="build the bundled paper data set")
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--stages", default="phonon,random,md")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    build_dataset(args.db, workers=args.workers, stages=tuple(args.stages.split(",")), status=print)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,315 @@
+"""Sample displaced configurations of a reference crystal into the study database.
+
+Sampling is resumable and idempotent: every configuration belongs to a *batch* (a
+hash of the sampling settings) and has a ``config_index``; its random stream is
+``numpy.random.default_rng([seed, config_index, batch_salt])``, so re-running the same
+command writes only the configurations still missing, and each one can be re-drawn
+exactly from its recorded seed and index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import zlib
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+
+from thermognn.database import StudyDatabase
+from thermognn.errors import ThermognnError
+from thermognn.phonons.amplitudes import ModePolicy
+from thermognn.sampling.displacements import (
+    SCHEMES,
+    phonon_displacements,
+    random_displacements,
+    virtual_crystal_amplitudes,
+)
+from thermognn.structures import check_structure, parse_material, resolve_material
+from thermognn.structures.io import shortest_distance
+
+log = logging.getLogger(__name__)
+
+PHONON_SCHEMES = ("phonon", "phonon-gaussian", "normal-mode")
+
+
+@dataclass
+class SamplingSpec:
+    """Settings of one sampling batch.
+
+    Attributes
+    ----------
+    material
+        Built-in name (``Ag3SBr``, ``Ag3SI``, ``Ag3SBrI``) or a structure file path.
+    scheme
+        One of :data:`SCHEMES`.
+    n
+        Number of configurations.
+    seed
+        Seed of the batch.
+    supercell
+        Repetitions of the unit cell.
+    temperatures
+        Temperatures (K) cycled over configurations, or ``temperature_range``.
+    temperature_range
+        (T_min, T_max): T drawn uniformly per configuration.
+    amplitude
+        (a_min, a_max) in Å for ``random``: a drawn uniformly per configuration.
+    phonons
+        Folder/file of phonopy force constants; default: computed with ``calculator``
+        and cached.
+    calculator
+        Calculator for phonons and MD (``gfn1-xtb``, ``emt``, …).
+    imaginary_policy, frequency_floor
+        Mode policy (see :class:`thermognn.phonons.ModePolicy`).
+    min_distance
+        Monte Carlo guard: redraw configurations with a shorter interatomic distance (Å).
+    br_fraction
+        Solid solutions: fixed Br fraction (default: drawn per reference).
+    n_references
+        Solid solutions: number of random occupations the configurations cycle over.
+    md_stride, md_equilibration, md_timestep, md_friction
+        MD scheme: steps between snapshots, steps before the first, time step (fs),
+        Langevin friction (1/fs).
+    """
+
+    material: str
+    scheme: str
+    n: int
+    seed: int = 0
+    supercell: tuple[int, int, int] = (2, 2, 2)
+    temperatures: list[float] = field(default_factory=lambda: [300.0])
+    temperature_range: tuple[float, float] | None = None
+    amplitude: tuple[float, float] = (0.1, 0.8)
+    phonons: str | None = None
+    calculator: str = "gfn1-xtb"
+    imaginary_policy: str = "abs"
+    frequency_floor: float = 0.5
+    min_distance: float | None = None
+    max_tries: int = 1000
+    br_fraction: float | None = None
+    n_references: int = 20
+    md_stride: int = 20
+    md_equilibration: int = 200
+    md_timestep: float = 2.0
+    md_friction: float = 0.01
+    cache_dir: str | None = None
+
+    def validate(self) -> None:
+        """Raise :class:`ThermognnError` naming the first bad field."""
+        if self.scheme not in SCHEMES:
+            raise ThermognnError(f"scheme: unknown {self.scheme!r}; choose one of {', '.join(SCHEMES)}")
+        if self.n < 0:
+            raise ThermognnError(f"n: must be ≥ 0, got {self.n}")
+        temps = list(self.temperatures) + list(self.temperature_range or ())
+        if any(not np.isfinite(t) or t < 0 for t in temps):
+            raise ThermognnError(f"temperature: must be finite and ≥ 0 K, got {temps}")
+        if self.scheme != "random" and not temps:
+            raise ThermognnError("temperature: the scheme needs at least one temperature")
+        lo, hi = self.amplitude
+        if lo < 0 or hi < lo:
+            raise ThermognnError(f"amplitude: need 0 ≤ a_min ≤ a_max Å, got {lo}:{hi}")
+        if self.min_distance is not None and self.min_distance <= 0:
+            raise ThermognnError(f"min_distance: must be > 0 Å, got {self.min_distance}")
+        ModePolicy(self.imaginary_policy, self.frequency_floor)
+
+    @property
+    def policy(self) -> ModePolicy:
+        return ModePolicy(self.imaginary_policy, self.frequency_floor)
+
+    def batch_key(self) -> str:
+        """Hash of every setting that changes what is drawn (``n`` excluded: top-ups)."""
+        d = asdict(self)
+        d.pop("n")
+        d.pop("cache_dir")
+        return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def config_rng(seed: int, index: int, batch: str) -> np.random.Generator:
+    """The random stream of configuration ``index`` of a batch."""
+    return np.random.default_rng([seed, index, zlib.crc32(batch.encode())])
+
+
+class _PhononSource:
+    """Thermal amplitudes (and normal modes) per reference, computed once per T."""
+
+    def __init__(self, spec: SamplingSpec, progress: Callable[[str], None] | None) -> None:
+        from thermognn.phonons import load_phonons, phonons_for_material
+
+        self.spec = spec
+        parsed = parse_material(spec.material)
+        self.solid_solution = parsed is not None and parsed.name == "Ag3SBrI"
+        self.members: dict[str, Any] = {}
+        names = ["Ag3SBr", "Ag3SI"] if self.solid_solution else [spec.material]
+        if spec.phonons and self.solid_solution:
+            raise ThermognnError("phonons: solid solutions use the end members' force constants")
+        for name in names:
+            if spec.phonons:
+                self.members[name] = load_phonons(spec.phonons)
+                self.fc_source = f"file:{spec.phonons}"
+                continue
+            unit = resolve_material(name, (1, 1, 1))
+            if progress:
+                progress(f"phonons of {name} ({spec.calculator})")
+            ph, folder = phonons_for_material(
+                unit,
+                spec.supercell,
+                calculator=spec.calculator,
+                cache_dir=Path(spec.cache_dir) / "phonons" if spec.cache_dir else None,
+            )
+            self.members[name] = ph
+        if not spec.phonons:
+            tag = "vca:" if self.solid_solution else ""
+            self.fc_source = f"{tag}{spec.calculator}:harmonic"
+        self._zeta: dict[tuple[int, float], np.ndarray] = {}
+        self._modes: dict[int, Any] = {}
+
+    def amplitudes(self, ref_id: int, ref: Atoms, temperature: float, x: float | None) -> np.ndarray:
+        from thermognn.phonons import thermal_amplitudes_for
+
+        key = (ref_id, round(temperature, 6))
+        if key not in self._zeta:
+            z = {
+                name: thermal_amplitudes_for(ph, ref, temperature, policy=self.spec.policy)
+                for name, ph in self.members.items()
+            }
+            if self.solid_solution:
+                zeta = virtual_crystal_amplitudes(
+                    ref.get_chemical_symbols(), z["Ag3SBr"], z["Ag3SI"], float(x if x is not None else 0.5)
+                )
+            else:
+                zeta = next(iter(z.values()))
+            self._zeta[key] = zeta
+        return self._zeta[key]
+
+    def normal_modes(self, ref_id: int, ref: Atoms):
+        from thermognn.phonons import supercell_normal_modes
+
+        if self.solid_solution:
+            raise ThermognnError(
+                "scheme normal-mode: solid solutions need force constants of the mixed cell; "
+                "pass --phonons computed for it"
+            )
+        if ref_id not in self._modes:
+            self._modes[ref_id] = supercell_normal_modes(next(iter(self.members.values())), ref)
+        return self._modes[ref_id]
+
+
+def _references(db: StudyDatabase, spec: SamplingSpec) -> list[tuple[int, Atoms, float | None]]:
+    """Reference rows of the batch: (row id, atoms, Br fraction)."""
+    parsed = parse_material(spec.material)
+    solid = parsed is not None and parsed.name == "Ag3SBrI"
+    n_refs = max(1, min(spec.n_references, spec.n)) if solid else 1
+    refs = []
+    for k in range(n_refs):
+        atoms = resolve_material(
+            spec.material, spec.supercell, br_fraction=spec.br_fraction, seed=spec.seed * 100_003 + k
+        )
+        check_structure(atoms, source=spec.material)
+        x = None
+        if parsed is not None:
+            sym = np.asarray(atoms.get_chemical_symbols())
+            n_hal = np.isin(sym, ["Br", "I"]).sum()
+            x = float((sym == "Br").sum() / n_hal) if n_hal else None
+        ref_id = db.add_reference(
+            atoms, spec.material, supercell=spec.supercell, br_fraction=x, seed=spec.seed
+        )
+        refs.append((ref_id, atoms, x))
+    return refs
+
+
+def _temperature(spec: SamplingSpec, index: int, rng: np.random.Generator) -> float | None:
+    if spec.scheme == "random":
+        return None
+    if spec.temperature_range is not None:
+        return float(rng.uniform(*spec.temperature_range))
+    return float(spec.temperatures[index % len(spec.temperatures)])
+
+
+def _draw(
+    spec: SamplingSpec,
+    source: _PhononSource | None,
+    ref_id: int,
+    ref: Atoms,
+    x: float | None,
+    rng: np.random.Generator,
+    temperature: float | None,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """One displacement field and the scheme-specific part of its record."""
+    if spec.scheme == "random":
+        a = float(rng.uniform(*spec.amplitude))
+        return random_displacements(rng, len(ref), a), {"amplitude": a}
+    assert source is not None and temperature is not None
+    if spec.scheme == "normal-mode":
+        u = source.normal_modes(ref_id, ref).sample(temperature, spec.policy, rng, 1)[0]
+    else:
+        zeta = source.amplitudes(ref_id, ref, temperature, x)
+        u = phonon_displacements(rng, zeta, gaussian=spec.scheme == "phonon-gaussian")
+    return u, {"fc_source": source.fc_source, **spec.policy.record()}
+
+
+def sample_configurations(
+    db: StudyDatabase | str | Path,
+    spec: SamplingSpec,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    status: Callable[[str], None] | None = None,
+) -> list[int]:
+    """Write ``spec.n`` configurations of a batch (skipping those already written).
+
+    Returns the row ids written now. Raises :class:`ThermognnError` on bad settings.
+    """
+    spec.validate()
+    if not isinstance(db, StudyDatabase):
+        db = StudyDatabase(db)
+    batch = spec.batch_key()
+    db.update_config(f"sample:{batch}", {k: v for k, v in asdict(spec).items() if k != "cache_dir"})
+    done = db.existing_indices(batch)
+    todo = [i for i in range(spec.n) if i not in done]
+    if not todo:
+        return []
+    refs = _references(db, spec)
+    if spec.scheme == "md":
+        from thermognn.sampling.md import sample_md
+
+        return sample_md(db, spec, refs, todo, batch, progress=progress)
+    source = _PhononSource(spec, status) if spec.scheme in PHONON_SCHEMES else None
+    written = []
+    for count, index in enumerate(todo, 1):
+        rng = config_rng(spec.seed, index, batch)
+        ref_id, ref, x = refs[index % len(refs)]
+        temperature = _temperature(spec, index, rng)
+        for tries in range(spec.max_tries):
+            u, extra = _draw(spec, source, ref_id, ref, x, rng, temperature)
+            atoms = ref.copy()
+            atoms.positions += u
+            if spec.min_distance is None or shortest_distance(atoms)[0] >= spec.min_distance:
+                break
+        else:
+            raise ThermognnError(
+                f"min_distance: no configuration of {spec.material} (index {index}) with all "
+                f"distances ≥ {spec.min_distance} Å in {spec.max_tries} draws"
+            )
+        record = {
+            "material": spec.material,
+            "scheme": spec.scheme,
+            "temperature": temperature,
+            "seed": spec.seed,
+            "config_index": index,
+            "batch": batch,
+            "parent_id": ref_id,
+            "supercell": spec.supercell,
+            "br_fraction": x,
+            "rejections": tries,
+            "min_distance": spec.min_distance,
+            **extra,
+        }
+        written.append(db.add_configuration(atoms, u, record))
+        if progress:
+            progress(count, len(todo))
+    return written

@@ -1,0 +1,139 @@
+"""Batch sources: the same interface over dense (precomputed) and sparse (PyG) batches.
+
+A source holds model-ready (scaled) graphs and targets; it yields ``(inputs, y)``
+batches and knows how to call a model on its inputs, so the training loop never needs
+to know which path is used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch_geometric.data import Batch, Data
+
+from thermognn.models.dense import DenseBatch, DenseGraphStore
+
+
+def batch_positions(
+    n: int, batch_size: int, generator: torch.Generator | None
+) -> list[Tensor]:
+    """Positions 0…n−1 cut into batches, shuffled when ``generator`` is given.
+
+    A trailing batch of a single graph is merged into the previous one (BatchNorm
+    needs more than one value per channel in training mode).
+    """
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    chunks = list(order.split(batch_size))
+    if len(chunks) > 1 and len(chunks[-1]) == 1:
+        chunks[-2] = torch.cat(chunks[-2:])
+        chunks.pop()
+    return chunks
+
+
+class DenseSource:
+    """Graphs as one :class:`DenseGraphStore`; a batch is a single index operation.
+
+    Parameters
+    ----------
+    graphs
+        Scaled graphs (``x``, ``edge_index``, ``edge_weight``).
+    targets
+        Scaled targets ``[n, T]`` (or ``None`` for prediction).
+    """
+
+    dense = True
+
+    def __init__(self, graphs: Sequence[Data], targets: Tensor | None) -> None:
+        self.store = DenseGraphStore(graphs)
+        self.targets = targets
+
+    def __len__(self) -> int:
+        return len(self.store)
+
+    def to(self, device: torch.device) -> DenseSource:
+        """Move the tensors to ``device`` (in place); returns self."""
+        self.store.to(device)
+        if self.targets is not None:
+            self.targets = self.targets.to(device)
+        return self
+
+    def batches(
+        self, batch_size: int, generator: torch.Generator | None = None
+    ) -> Iterator[tuple[DenseBatch, Tensor | None]]:
+        """Yield ``(DenseBatch, y)``; shuffled with ``generator``."""
+        for index in batch_positions(len(self), batch_size, generator):
+            index = index.to(self.store.x.device)
+            y = None if self.targets is None else self.targets[index]
+            yield self.store.batch(index), y
+
+    @staticmethod
+    def forward(model: torch.nn.Module, inputs: Any) -> Tensor:
+        """Call the model's dense path."""
+        return model.forward_dense(inputs)  # type: ignore[operator]
+
+
+class SparseSource:
+    """Graphs collated into PyG batches (any sizes, any model).
+
+    Parameters
+    ----------
+    graphs
+        Scaled graphs (``x``, ``edge_index``, ``edge_weight``).
+    targets
+        Scaled targets ``[n, T]`` (or ``None`` for prediction).
+    """
+
+    dense = False
+
+    def __init__(self, graphs: Sequence[Data], targets: Tensor | None) -> None:
+        self.graphs = list(graphs)
+        self.targets = targets
+        self.device = torch.device("cpu")
+
+    def __len__(self) -> int:
+        return len(self.graphs)
+
+    def to(self, device: torch.device) -> SparseSource:
+        """Batches are moved to ``device`` as they are made; returns self."""
+        self.device = torch.device(device)
+        if self.targets is not None:
+            self.targets = self.targets.to(device)
+        return self
+
+    def batches(
+        self, batch_size: int, generator: torch.Generator | None = None
+    ) -> Iterator[tuple[Batch, Tensor | None]]:
+        """Yield ``(Batch, y)``; shuffled with ``generator``."""
+        for index in batch_positions(len(self), batch_size, generator):
+            batch = Batch.from_data_list([self.graphs[int(i)] for i in index]).to(self.device)
+            y = None if self.targets is None else self.targets[index.to(self.targets.device)]
+            yield batch, y
+
+    @staticmethod
+    def forward(model: torch.nn.Module, inputs: Any) -> Tensor:
+        """Call the model's sparse forward."""
+        return model(inputs.x, inputs.edge_index, inputs.edge_weight, inputs.batch)
+
+
+def make_source(
+    graphs: Sequence[Data], targets: Tensor | None, dense: bool
+) -> DenseSource | SparseSource:
+    """A dense or sparse source over the same graphs."""
+    return DenseSource(graphs, targets) if dense else SparseSource(graphs, targets)
+
+
+@torch.no_grad()
+def predict_scaled(
+    model: torch.nn.Module, source: DenseSource | SparseSource, batch_size: int
+) -> Tensor:
+    """Scaled predictions ``[n, T]`` of a model in eval mode, in source order (on CPU)."""
+    was_training = model.training
+    model.eval()
+    try:
+        outs = [source.forward(model, inputs) for inputs, _ in source.batches(batch_size)]
+    finally:
+        model.train(was_training)
+    return torch.cat(outs).cpu() if outs else torch.zeros(0)

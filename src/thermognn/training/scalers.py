@@ -1,0 +1,168 @@
+"""Feature and target scalers, fitted on the training split only and saved with the model.
+
+Three scalers per run (kinds chosen by the model family, :class:`thermognn.models.Scaling`):
+node feature columns, edge distances and target columns. Each maps a physical value v
+to (v − offset) / scale:
+
+* ``minmax``: offset = minimum, scale = maximum − minimum (the paper's choice);
+* ``standard``: offset = mean, scale = standard deviation;
+* ``identity``: offset 0, scale 1 (e.g. distances kept in Å for a radial basis).
+
+A constant column gets scale 1, so it maps to 0 instead of dividing by zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch_geometric.data import Data
+
+from thermognn.errors import CheckpointError
+
+_KINDS = ("minmax", "standard", "identity")
+
+
+@dataclass(frozen=True)
+class ColumnScaler:
+    """Affine per-column scaling v ↦ (v − offset) / scale.
+
+    Attributes
+    ----------
+    kind
+        ``minmax``, ``standard`` or ``identity``.
+    offset, scale
+        One value per column, in the columns' physical units.
+    """
+
+    kind: str
+    offset: tuple[float, ...]
+    scale: tuple[float, ...]
+
+    @classmethod
+    def fit(cls, kind: str, values: np.ndarray) -> ColumnScaler:
+        """Fit to ``values`` ``[n, columns]`` (physical units)."""
+        if kind not in _KINDS:
+            raise ValueError(f"scaler kind must be one of {_KINDS}, got {kind!r}")
+        values = np.asarray(values, dtype=np.float64)
+        values = values.reshape(len(values), -1)
+        columns = values.shape[1]
+        if kind == "identity" or len(values) == 0:
+            return cls("identity", (0.0,) * columns, (1.0,) * columns)
+        if kind == "minmax":
+            offset = values.min(axis=0)
+            scale = values.max(axis=0) - offset
+        else:
+            offset = values.mean(axis=0)
+            scale = values.std(axis=0)
+        scale = np.where(scale > 1e-12 * np.maximum(np.abs(offset), 1.0), scale, 1.0)
+        return cls(kind, tuple(map(float, offset)), tuple(map(float, scale)))
+
+    def transform(self, values: torch.Tensor) -> torch.Tensor:
+        """Physical → scaled (last dimension = columns, or 1-D for one column)."""
+        offset, scale = self._tensors(values)
+        return (values - offset) / scale
+
+    def inverse(self, values: torch.Tensor) -> torch.Tensor:
+        """Scaled → physical."""
+        offset, scale = self._tensors(values)
+        return values * scale + offset
+
+    def _tensors(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        offset = torch.tensor(self.offset, dtype=like.dtype, device=like.device)
+        scale = torch.tensor(self.scale, dtype=like.dtype, device=like.device)
+        if like.dim() == 1:
+            offset, scale = offset.reshape(()), scale.reshape(())
+        return offset, scale
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"kind": self.kind, "offset": list(self.offset), "scale": list(self.scale)}
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> ColumnScaler:
+        """Inverse of :meth:`to_dict`; a malformed record is a :class:`CheckpointError`."""
+        try:
+            kind, offset, scale = record["kind"], record["offset"], record["scale"]
+            if kind not in _KINDS or len(offset) != len(scale):
+                raise ValueError(kind)
+            return cls(str(kind), tuple(map(float, offset)), tuple(map(float, scale)))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"malformed scaler record {record!r} ({exc})") from None
+
+
+@dataclass(frozen=True)
+class Scalers:
+    """The three scalers of a run.
+
+    Attributes
+    ----------
+    node
+        Node feature columns (atomic number, mass in u, radius in Å, electronegativity).
+    edge
+        Edge distance (Å), one column.
+    target
+        Target columns, in the run's label order and units.
+    """
+
+    node: ColumnScaler
+    edge: ColumnScaler
+    target: ColumnScaler
+
+    @classmethod
+    def fit(
+        cls, graphs: Sequence[Data], targets: np.ndarray, kinds: tuple[str, str, str]
+    ) -> Scalers:
+        """Fit on the training graphs and their targets ``[n, labels]`` only.
+
+        Parameters
+        ----------
+        graphs
+            Training graphs (``x`` and ``edge_attr`` in physical units).
+        targets
+            Training targets in physical units.
+        kinds
+            Scaler kinds of (node, edge, target).
+        """
+        x = torch.cat([g.x for g in graphs]).numpy()
+        distance = torch.cat([g.edge_attr.reshape(-1) for g in graphs]).numpy()
+        return cls(
+            ColumnScaler.fit(kinds[0], x),
+            ColumnScaler.fit(kinds[1], distance.reshape(-1, 1)),
+            ColumnScaler.fit(kinds[2], targets),
+        )
+
+    def transform_graph(self, graph: Data, target_columns: Sequence[int] | None = None) -> Data:
+        """A model-ready copy: scaled ``x``, ``edge_weight`` = scaled distance, scaled ``y``.
+
+        Parameters
+        ----------
+        graph
+            A crystal graph (``x``, ``edge_index``, ``edge_attr`` distances in Å).
+        target_columns
+            Columns of ``graph.y`` to keep as targets (``None``: no ``y``).
+        """
+        out = Data(
+            x=self.node.transform(graph.x),
+            edge_index=graph.edge_index,
+            edge_weight=self.edge.transform(graph.edge_attr.reshape(-1)),
+            num_nodes=graph.num_nodes,
+        )
+        if target_columns is not None:
+            out.y = self.target.transform(graph.y[:, list(target_columns)])
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {name: getattr(self, name).to_dict() for name in ("node", "edge", "target")}
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> Scalers:
+        """Inverse of :meth:`to_dict`."""
+        try:
+            return cls(*(ColumnScaler.from_dict(record[k]) for k in ("node", "edge", "target")))
+        except (KeyError, TypeError) as exc:
+            raise CheckpointError(f"scalers record lacks {exc}") from None
