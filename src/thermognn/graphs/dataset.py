@@ -36,16 +36,11 @@ from thermognn.errors import DatabaseError, ThermognnError
 from thermognn.graphs.build import DEFAULT_CUTOFF, GRAPH_FORMAT_VERSION, build_graph
 from thermognn.graphs.features import NODE_FEATURES
 from thermognn.graphs.neighbours import GraphSettingsError, check_cutoff
+from thermognn.labels.base import LABEL_UNITS
+
+__all__ = ["LABEL_UNITS", "NO_PARENT", "GraphDataset", "load_graph_dataset"]
 
 logger = logging.getLogger(__name__)
-
-#: The labels a study database stores on labelled rows (DESIGN.md §4) and their units.
-LABEL_UNITS: dict[str, str] = {
-    "energy_per_atom": "eV/atom",
-    "band_gap": "eV",
-    "vbm": "eV",
-    "hydrostatic_stress": "GPa",
-}
 
 #: Parent id stored for rows without a ``parent_id`` key (the reference rows).
 NO_PARENT = -1

@@ -141,7 +141,7 @@ def label_database(
         _label_on_dask(db, ids, labeler, options, name, version, summary, workers, scheduler,
                        progress, connect_timeout)
     summary.seconds = time.perf_counter() - t0
-    summary.remaining = len(db.unlabeled_ids(retry_failed=False, query=query))
+    summary.remaining = len(db.unlabeled_ids(retry_failed=retry_failed, query=query))
     return summary
 
 

@@ -72,13 +72,20 @@ class ModelSpec:
     scaling: Scaling = Scaling()
     description: str = ""
 
+    def class_defaults(self) -> dict[str, Any]:
+        """Default value of every keyword argument of the family's constructor."""
+        params = inspect.signature(self.cls.__init__).parameters
+        return {name: p.default for name, p in params.items() if name != "self"}
+
     def hparam_names(self) -> set[str]:
         """Keyword arguments accepted by the family's constructor."""
-        params = inspect.signature(self.cls.__init__).parameters
-        return {p for p in params if p != "self"}
+        return set(self.class_defaults())
 
     def resolve(self, **hparams: Any) -> dict[str, Any]:
-        """Preset defaults overridden by ``hparams``; unknown names are an error."""
+        """Every constructor argument: class defaults ← preset ← ``hparams``.
+
+        Unknown names are a :class:`ThermognnError` listing the accepted ones.
+        """
         unknown = sorted(set(hparams) - self.hparam_names())
         if unknown:
             allowed = ", ".join(sorted(self.hparam_names()))
@@ -86,7 +93,7 @@ class ModelSpec:
                 f"model {self.name!r} has no hyperparameter {', '.join(unknown)} "
                 f"(it takes {allowed})"
             )
-        return {**self.defaults, **hparams}
+        return {**self.class_defaults(), **self.defaults, **hparams}
 
 
 #: All registered models by name.

@@ -125,13 +125,27 @@ def mode_amplitude_weights(
     return np.where(np.isfinite(omega), weights, 0.0)
 
 
-def commensurate_mesh(phonon) -> tuple[int, int, int]:
-    """The q-mesh commensurate with phonon's (diagonal) supercell matrix."""
-    smat = np.asarray(phonon.supercell_matrix)
-    if not np.allclose(smat, np.diag(np.diag(smat))):
-        raise ThermognnError("non-diagonal supercell matrix: pass an explicit q-mesh")
-    d = np.diag(smat).astype(int)
-    return (int(d[0]), int(d[1]), int(d[2]))
+def commensurate_qpoints(phonon) -> np.ndarray:
+    """q-points (primitive reciprocal basis) commensurate with phonon's supercell."""
+    from phonopy.harmonic.dynmat_to_fc import get_commensurate_points
+
+    slat = np.asarray(phonon.supercell.cell)
+    plat = np.asarray(phonon.primitive.cell)
+    smat = np.rint(slat @ np.linalg.inv(plat)).T.astype(int)
+    return get_commensurate_points(smat)
+
+
+def _modes(phonon, mesh: tuple[int, int, int] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(q-points, frequencies (nq, nb) in THz, eigenvectors (nq, 3n, nb))."""
+    if mesh is None:
+        qpoints = commensurate_qpoints(phonon)
+        phonon.run_qpoints(qpoints, with_eigenvectors=True)
+        d = phonon.get_qpoints_dict()
+    else:
+        phonon.run_mesh(mesh, with_eigenvectors=True, is_mesh_symmetry=False, is_gamma_center=True)
+        d = phonon.get_mesh_dict()
+        qpoints = d["qpoints"]
+    return np.asarray(qpoints), np.asarray(d["frequencies"]), np.asarray(d["eigenvectors"])
 
 
 def thermal_amplitudes(
@@ -150,7 +164,8 @@ def thermal_amplitudes(
     temperature
         K (≥ 0).
     mesh
-        Γ-centred q-mesh; default the one commensurate with the supercell.
+        Γ-centred q-mesh; default: the q-points commensurate with phonon's supercell
+        (for a 2×2×2 supercell of a primitive cubic cell, the 2×2×2 mesh).
     policy
         Imaginary-mode policy and frequency floor (default ``ModePolicy()``).
 
@@ -162,12 +177,7 @@ def thermal_amplitudes(
     policy = policy or ModePolicy()
     if temperature < 0 or not np.isfinite(temperature):
         raise ThermognnError(f"temperature must be a finite value ≥ 0 K, got {temperature}")
-    mesh = mesh or commensurate_mesh(phonon)
-    phonon.run_mesh(mesh, with_eigenvectors=True, is_mesh_symmetry=False, is_gamma_center=True)
-    m = phonon.get_mesh_dict()
-    qpoints = np.asarray(m["qpoints"])
-    freqs = np.asarray(m["frequencies"])  # (nq, nb)
-    eigvecs = np.asarray(m["eigenvectors"])  # (nq, 3n, nb), columns are modes
+    qpoints, freqs, eigvecs = _modes(phonon, mesh)  # eigvecs (nq, 3n, nb): columns are modes
     is_gamma = np.all(np.abs(qpoints - np.round(qpoints)) < 1e-8, axis=1)
     labels = [np.array2string(q, precision=3) for q in qpoints]
     w = mode_amplitude_weights(freqs, temperature, policy, is_gamma, labels=labels)

@@ -96,7 +96,9 @@ def compute_phonons(
     """
     from phonopy import Phonopy
 
-    ph = Phonopy(_to_phonopy_atoms(unitcell), supercell_matrix=np.diag(supercell))
+    ph = Phonopy(
+        _to_phonopy_atoms(unitcell), supercell_matrix=np.diag(supercell), primitive_matrix="auto"
+    )
     ph.generate_displacements(distance=distance)
     cells = ph.supercells_with_displacements
     forces = []
@@ -141,7 +143,7 @@ def load_phonons(path: str | Path):
             raise ThermognnError(f"{folder}: no phonopy_params.yaml / phonopy.yaml found")
     if not path.is_file():
         raise ThermognnError(f"{path}: no such phonopy file")
-    kwargs: dict[str, Any] = {"primitive_matrix": None, "is_compact_fc": False}
+    kwargs: dict[str, Any] = {"is_compact_fc": False}
     if (folder / "FORCE_CONSTANTS").is_file():
         kwargs["force_constants_filename"] = str(folder / "FORCE_CONSTANTS")
     elif (folder / "FORCE_SETS").is_file():

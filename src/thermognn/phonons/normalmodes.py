@@ -15,7 +15,7 @@ import numpy as np
 from ase import Atoms
 
 from thermognn.errors import ThermognnError
-from thermognn.phonons.amplitudes import ModePolicy, mode_amplitude_weights, site_map
+from thermognn.phonons.amplitudes import ModePolicy, mode_amplitude_weights
 
 _VASP_TO_THZ = 15.633302  # sqrt(eV/Å²/amu) in THz (phonopy's VaspToTHz)
 
@@ -71,24 +71,15 @@ def supercell_normal_modes(phonon, atoms: Atoms) -> NormalModes:
     phonopy one); masses are taken from ``atoms`` (so a solid solution gets its own
     masses on the end member's force constants).
     """
-    from phonopy import Phonopy
-    from phonopy.structure.atoms import PhonopyAtoms
-
-    site_map(phonon, atoms)  # raises a clear error if atoms is not a supercell of it
-    prim = phonon.primitive
-    reps = np.round(np.asarray(atoms.cell) @ np.linalg.inv(np.asarray(prim.cell))).astype(int)
-    if not np.allclose(reps, phonon.supercell_matrix):
+    sc = phonon.supercell
+    ratio = np.asarray(atoms.cell) @ np.linalg.inv(np.asarray(sc.cell))
+    scale = np.cbrt(abs(np.linalg.det(ratio)))
+    if len(atoms) != len(sc) or not np.allclose(ratio, scale * np.eye(3), atol=1e-3 * scale):
         raise ThermognnError(
-            f"normal-mode sampling needs the force-constant supercell "
-            f"{np.diag(phonon.supercell_matrix).tolist()}, got {np.diag(reps).tolist()}"
+            "normal-mode sampling needs the force-constant supercell "
+            f"({len(sc)} atoms, cell {np.round(sc.cell.diagonal(), 3).tolist()} Å), "
+            f"got {len(atoms)} atoms"
         )
-    unit = PhonopyAtoms(
-        symbols=list(prim.symbols),
-        cell=np.asarray(prim.cell),
-        scaled_positions=np.asarray(prim.scaled_positions),
-        masses=np.asarray(prim.masses),
-    )
-    sc = Phonopy(unit, supercell_matrix=reps).supercell
     order = _match_atoms(np.asarray(sc.scaled_positions), atoms.get_scaled_positions(wrap=True))
     n = len(atoms)
     fc = _full_fc(phonon)[np.ix_(order, order)]  # (n, n, 3, 3) reordered onto atoms

@@ -230,3 +230,20 @@ def load_model_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], w
         raise CheckpointError(
             f"{where}: weights do not fit the recorded model ({detail[-1].strip() if detail else exc})"
         ) from None
+
+
+def find_runs(path: str | Path) -> list[Path]:
+    """Run folders at ``path``: itself, or its sub-folders (one per label) holding a run.
+
+    Raises
+    ------
+    CheckpointError
+        When neither ``path`` nor any direct sub-folder holds a ``model.json``.
+    """
+    path = Path(path)
+    if (path / RECORD_FILE).is_file():
+        return [path]
+    runs = sorted(p for p in path.iterdir() if (p / RECORD_FILE).is_file()) if path.is_dir() else []
+    if not runs:
+        raise CheckpointError(f"{path}: not a run folder (no {RECORD_FILE} in it or its sub-folders)")
+    return runs

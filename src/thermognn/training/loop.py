@@ -127,7 +127,7 @@ def train_epoch(
             return math.nan
         loss.backward()
         optimizer.step()
-        total += float(loss) * y.numel()
+        total += float(loss.detach()) * y.numel()
         count += y.numel()
     return total / max(count, 1)
 

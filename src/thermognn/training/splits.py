@@ -55,14 +55,18 @@ class Split:
     def __post_init__(self) -> None:
         self.sizes = {name: len(self.indices[name]) for name in SPLITS}
 
-    def to_dict(self, row_ids: np.ndarray) -> dict[str, Any]:
-        """JSON-ready form with dataset positions and database row ids of each split."""
-        out: dict[str, Any] = {
+    def summary(self) -> dict[str, Any]:
+        """Strategy, seed, fractions and sizes (JSON-ready)."""
+        return {
             "strategy": self.strategy,
             "seed": self.seed,
             "fractions": list(self.fractions),
             "sizes": self.sizes,
         }
+
+    def to_dict(self, row_ids: np.ndarray) -> dict[str, Any]:
+        """JSON-ready form with dataset positions and database row ids of each split."""
+        out = self.summary()
         for name in SPLITS:
             out[name] = {
                 "index": self.indices[name].tolist(),

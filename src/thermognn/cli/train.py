@@ -1,0 +1,121 @@
+"""``thermognn train``: train a model on a labeled study database, write a run folder.
+
+One label gives one run folder (``--out RUN``). Several labels (a comma list or
+``all``) give one single-target run per label, ``RUN/<label>/`` — what the paper did —
+or, with ``--multi-target``, one model predicting all of them in ``RUN``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from thermognn.cli.common import add_config_option, resolve_config
+
+DEFAULTS = {"model": "paper-1", "epochs": 300, "patience": 30, "batch_size": 64, "seed": 0}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a GNN (paper-1…paper-6, schnet, cgcnn) on a labeled study database",
+        description="Train a graph neural network on the labeled rows of a study database "
+        "and write a run folder: model.pt (weights), model.json (record), split.json, "
+        "metrics.json, predictions.csv, history.csv.",
+    )
+    p.add_argument("--db", help="study database")
+    p.add_argument("--label", help="label, comma list, or 'all' (energy_per_atom, band_gap, vbm, "
+                   "hydrostatic_stress)")
+    p.add_argument("--model", default=DEFAULTS["model"], help="paper-1 … paper-6, paper, schnet, cgcnn")
+    p.add_argument("--out", help="run folder (several labels: one sub-folder per label)")
+    p.add_argument("--query", default="labeled=1", help="ASE selection (default: labeled=1)")
+    p.add_argument("--epochs", type=int, default=DEFAULTS["epochs"], help="maximum epochs")
+    p.add_argument("--patience", type=int, default=DEFAULTS["patience"], help="early-stopping patience")
+    p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-3)")
+    p.add_argument("--hidden", type=int, default=None, help="hidden channels")
+    p.add_argument("--dropout", type=float, default=None, help="dropout probability")
+    p.add_argument("--hparam", action="append", default=[], metavar="KEY=VALUE",
+                   help="any other model hyperparameter, e.g. n_rbf=48 (repeatable)")
+    p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
+    p.add_argument("--seed", type=int, default=DEFAULTS["seed"])
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
+    p.add_argument("--cutoff", type=float, default=5.5, help="graph cutoff, Å")
+    p.add_argument("--multi-target", action="store_true", help="one model for all the labels")
+    p.add_argument("--missing", default="skip", choices=("skip", "error"),
+                   help="rows without a finite label: skip them (counted) or fail")
+    p.add_argument("--cache-dir", default=None, help="graph cache folder (default: next to the db)")
+    p.add_argument("--overwrite", action="store_true", help="write into a folder holding a run")
+    add_config_option(p)
+    p.set_defaults(func=run, parser=p)
+
+
+def parse_hparams(args: argparse.Namespace) -> dict[str, Any]:
+    """Hyperparameters from ``--lr/--hidden/--dropout`` and ``--hparam KEY=VALUE``."""
+    from thermognn.errors import ThermognnError
+
+    hparams: dict[str, Any] = {}
+    for item in args.hparam:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ThermognnError(f"--hparam: expected KEY=VALUE, got {item!r}")
+        try:
+            hparams[key.strip()] = json.loads(text)
+        except json.JSONDecodeError:
+            hparams[key.strip()] = text
+    for key in ("lr", "hidden", "dropout"):
+        if getattr(args, key) is not None:
+            hparams[key] = getattr(args, key)
+    return hparams
+
+
+def run(args: argparse.Namespace) -> int:
+    from thermognn.errors import ThermognnError
+    from thermognn.training import resolve_labels, train_run
+
+    resolve_config(args, args.parser, "train")
+    for option in ("db", "label", "out"):
+        if not getattr(args, option):
+            raise ThermognnError(f"--{option} is required (on the command line or in --config)")
+    labels = resolve_labels(args.label)
+    groups = [labels] if args.multi_target or len(labels) == 1 else [[name] for name in labels]
+    hparams = parse_hparams(args)
+    for group in groups:
+        out = Path(args.out) if len(groups) == 1 else Path(args.out) / group[0]
+        result = train_run(
+            args.db, labels=group, model=args.model, query=args.query or None, hparams=hparams,
+            out=out, seed=args.seed, epochs=args.epochs, patience=args.patience,
+            batch_size=args.batch_size, device=args.device, cutoff=args.cutoff,
+            cache_dir=args.cache_dir, missing=args.missing, overwrite=args.overwrite,
+        )
+        note = " — training loss turned NaN; kept the last good weights" if (
+            result.stop_reason == "nan_loss") else ""
+        print(f"{out}: best epoch {result.best_epoch} of {result.epochs_run} "
+              f"({result.stop_reason}), {result.wall_time:.1f} s{note}")
+        print_metrics(result.metrics, _units(out))
+    return 0
+
+
+def _units(run_dir: Path) -> dict[str, str]:
+    from thermognn.training.checkpoint import read_record
+
+    return read_record(run_dir).units
+
+
+def print_metrics(metrics: dict[str, Any], units: dict[str, str]) -> None:
+    """Render ``metrics[label][split]`` (or ``metrics[label]``) as a rich table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("label", "split", "n", "MAE", "RMSE", "R²", "max error", "unit")
+    for label, per_split in metrics.items():
+        rows = per_split if "mae" not in per_split else {"all": per_split}
+        for split, m in rows.items():
+            table.add_row(label, split, str(m["n"]), *(_fmt(m[k]) for k in
+                          ("mae", "rmse", "r2", "max_error")), units.get(label, ""))
+    Console().print(table)
+
+
+def _fmt(value: float | None) -> str:
+    return "–" if value is None or value != value else f"{value:.4g}"

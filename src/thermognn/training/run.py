@@ -1,0 +1,348 @@
+"""Train, evaluate and record one model: the public API behind ``thermognn train``.
+
+A run folder holds everything needed to use or audit the model::
+
+    RUN/
+      model.pt          best weights (state dict; loaded with weights_only=True)
+      model.json        record: model + hyperparameters, scalers, feature schema,
+                        cutoff, labels + units, version, seeds, split sizes, outcome
+      split.json        strategy, seed, dataset positions and row ids of each split
+      metrics.json      MAE, RMSE, R², Pearson R², max error per label and split
+      predictions.csv   row_id, split, label, true, predicted (physical units)
+      history.csv       epoch, train_loss, val_loss, best_val_loss, seconds
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from thermognn._version import __version__
+from thermognn.errors import ThermognnError
+from thermognn.models import ModelSpec, model_spec
+from thermognn.training.batches import make_source, predict_scaled
+from thermognn.training.checkpoint import RECORD_FILE, RunRecord, save_weights, write_json
+from thermognn.training.labels import label_units, resolve_labels
+from thermognn.training.loop import EpochLog, FitConfig, FitResult, fit
+from thermognn.training.metrics import regression_metrics
+from thermognn.training.scalers import Scalers
+from thermognn.training.splits import Split, given_split, split_dataset
+
+logger = logging.getLogger(__name__)
+
+#: Keys of ``hparams`` that configure the optimiser rather than the model.
+OPTIMISER_HPARAMS = ("lr", "weight_decay")
+
+
+@dataclass
+class RunResult:
+    """Outcome of :func:`train_run`.
+
+    Attributes
+    ----------
+    run_dir
+        The run folder.
+    metrics
+        ``metrics[label][split][name]``; splits ``train``/``val``/``test``, names
+        ``mae``, ``rmse``, ``max_error`` (label unit), ``r2``, ``pearson_r2``, ``n``.
+    labels
+        Label names, in the model's output order.
+    best_epoch
+        Epoch of the kept weights (0 = untrained initial model).
+    epochs_run
+        Epochs trained.
+    stop_reason
+        ``max_epochs``, ``early_stopping`` or ``nan_loss``.
+    wall_time
+        Seconds from start to finish.
+    """
+
+    run_dir: Path
+    metrics: dict[str, dict[str, dict[str, float]]]
+    labels: list[str]
+    best_epoch: int
+    epochs_run: int
+    stop_reason: str
+    wall_time: float
+
+
+def resolve_device(device: str) -> torch.device:
+    """``cpu``, ``cuda`` (error when absent) or ``auto`` (CUDA when present)."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ThermognnError("--device cuda: no CUDA device is available (use cpu or auto)")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise ThermognnError(f"device must be cpu, cuda or auto, got {device!r}")
+    return torch.device(device)
+
+
+def _load_dataset(
+    db: Any, labels: list[str], query: Any, cutoff: float, cache_dir: Any, missing: str
+) -> Any:
+    from thermognn.graphs import load_graph_dataset
+
+    if db is None:
+        raise ThermognnError("train_run needs a database (db) or a prebuilt dataset")
+    return load_graph_dataset(
+        db, labels=labels, query=query, cutoff=cutoff, cache_dir=cache_dir, missing=missing  # type: ignore[arg-type]
+    )
+
+
+def _target_columns(dataset: Any, labels: list[str]) -> list[int]:
+    absent = [name for name in labels if name not in dataset.labels]
+    if absent:
+        raise ThermognnError(
+            f"the dataset has no label {', '.join(absent)} (it has {list(dataset.labels)})"
+        )
+    return [list(dataset.labels).index(name) for name in labels]
+
+
+def _split_hparams(
+    spec: ModelSpec, hparams: Mapping[str, Any] | None, n_features: int, n_targets: int, cutoff: float
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """Resolved model hyperparameters and optimiser settings from one dict."""
+    user = dict(hparams or {})
+    optimiser = {k: float(user.pop(k)) for k in OPTIMISER_HPARAMS if k in user}
+    fixed = {"in_channels": n_features, "n_targets": n_targets}
+    if "cutoff" in spec.hparam_names():
+        user.setdefault("cutoff", cutoff)
+    return spec.resolve(**{**user, **fixed}), optimiser
+
+
+def _prepare_out(out: str | Path, overwrite: bool) -> Path:
+    run_dir = Path(out)
+    if (run_dir / RECORD_FILE).exists() and not overwrite:
+        raise ThermognnError(f"{run_dir} already holds a run; choose another --out or overwrite")
+    if run_dir.is_dir() and any((p / RECORD_FILE).is_file() for p in run_dir.iterdir()):
+        raise ThermognnError(f"{run_dir} holds per-label runs; choose another --out")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def train_run(
+    db: Any,
+    *,
+    labels: str | Sequence[str],
+    model: str = "paper-1",
+    query: Mapping[str, Any] | str | None = None,
+    hparams: Mapping[str, Any] | None = None,
+    out: str | Path,
+    seed: int = 0,
+    epochs: int = 300,
+    patience: int = 30,
+    batch_size: int = 64,
+    device: str = "cpu",
+    split: Sequence[float] = (0.7, 0.15, 0.15),
+    dataset: Any = None,
+    split_indices: Mapping[str, Sequence[int]] | None = None,
+    progress: bool | Callable[[EpochLog], None] = True,
+    cutoff: float = 5.5,
+    cache_dir: str | Path | None = None,
+    missing: str = "skip",
+    dense: bool | None = None,
+    overwrite: bool = False,
+) -> RunResult:
+    """Train one model on a study database and write its run folder.
+
+    Parameters
+    ----------
+    db
+        Study database (path, URL or open ASE database); may be ``None`` when
+        ``dataset`` is given.
+    labels
+        One label name, a list of names (one multi-target model), or ``"all"``.
+    model
+        Registry name (``paper-1`` … ``paper-6``, ``paper``, ``schnet``, ``cgcnn``).
+    query
+        ASE selection of rows (dict or string), e.g. ``{"scheme": "phonon"}``.
+    hparams
+        Model hyperparameters (``hidden``, ``dropout``, family-specific ones) plus the
+        optimiser's ``lr`` (default 1e-3) and ``weight_decay`` (default 0).
+    out
+        Run folder to write.
+    seed
+        Seed of the split, the initial weights, dropout and batch order.
+    epochs, patience, batch_size
+        Maximum epochs, early-stopping patience (epochs), graphs per batch.
+    device
+        ``cpu``, ``cuda`` or ``auto``.
+    split
+        Fractions (train, val, test).
+    dataset
+        A prebuilt :class:`thermognn.graphs.GraphDataset` (reused across runs).
+    split_indices
+        Explicit ``{"train": [...], "val": [...], "test": [...]}`` dataset positions.
+    progress
+        ``True`` for a progress bar on stderr, ``False`` for none, or a callback
+        receiving each :class:`EpochLog`.
+    cutoff, cache_dir, missing
+        Graph cutoff (Å), graph cache folder and the missing-label policy
+        (``skip``/``error``) when the dataset is built from ``db``.
+    dense
+        Use the dense path (``None``: when the model supports it and every graph has
+        the same number of atoms).
+    overwrite
+        Allow writing into a folder that already holds a run.
+
+    Returns
+    -------
+    RunResult
+        Metrics per label and split, best epoch, stop reason, wall time.
+    """
+    start = time.perf_counter()
+    names = resolve_labels(labels)
+    if dataset is None:
+        dataset = _load_dataset(db, names, query, cutoff, cache_dir, missing)
+    columns = _target_columns(dataset, names)
+    spec = model_spec(model)
+    n_features = int(dataset[0].x.shape[1])
+    graph_cutoff = float(getattr(dataset, "cutoff", cutoff))
+    model_hparams, optimiser = _split_hparams(spec, hparams, n_features, len(names), graph_cutoff)
+    the_split = (
+        given_split(split_indices, len(dataset))
+        if split_indices is not None
+        else split_dataset(len(dataset), seed=seed, fractions=split, groups=dataset.parent_ids)
+    )
+    if the_split.sizes["val"] == 0:
+        raise ThermognnError("the validation split is empty; early stopping needs one")
+    config = FitConfig(epochs, patience, optimiser.get("lr", 1e-3),
+                       optimiser.get("weight_decay", 0.0), batch_size, seed)
+    run_dir = _prepare_out(out, overwrite)
+    trainer = _Trainer(dataset, columns, spec, model_hparams, the_split, config,
+                       resolve_device(device), dense)
+    record = trainer.record(names, graph_cutoff, db, query)
+    write_json(run_dir / "split.json", the_split.to_dict(np.asarray(dataset.row_ids)))
+    write_json(run_dir / RECORD_FILE, record.to_dict())
+    fit_result = trainer.fit(run_dir, progress)
+    metrics = trainer.evaluate(run_dir, names)
+    wall = time.perf_counter() - start
+    _finish_record(run_dir, record, fit_result, wall)
+    _write_history(run_dir, fit_result.history)
+    write_json(run_dir / "metrics.json", {"units": label_units(names), "stop_reason":
+               fit_result.stop_reason, "best_epoch": fit_result.best_epoch, "metrics": metrics})
+    logger.info("run %s: best epoch %d, stopped by %s, %.1f s", run_dir,
+                fit_result.best_epoch, fit_result.stop_reason, wall)
+    return RunResult(run_dir, metrics, names, fit_result.best_epoch, fit_result.epochs_run,
+                     fit_result.stop_reason, wall)
+
+
+class _Trainer:
+    """Scalers, sources and model of one run (internal to :func:`train_run`)."""
+
+    def __init__(
+        self,
+        dataset: Any,
+        columns: list[int],
+        spec: ModelSpec,
+        hparams: dict[str, Any],
+        split: Split,
+        config: FitConfig,
+        device: torch.device,
+        dense: bool | None,
+    ) -> None:
+        self.dataset, self.columns, self.spec, self.hparams = dataset, columns, spec, hparams
+        self.split, self.config, self.device = split, config, device
+        physical = torch.cat([g.y[:, columns] for g in dataset]).double()
+        self.true = physical.numpy()
+        train = split.indices["train"]
+        kinds = (spec.scaling.node, spec.scaling.edge, spec.scaling.target)
+        self.scalers = Scalers.fit([dataset[int(i)] for i in train], self.true[train], kinds)
+        sizes = {int(g.num_nodes) for g in dataset}
+        supports = bool(getattr(spec.cls, "supports_dense", False))
+        if dense and not supports:
+            raise ThermognnError(f"model {spec.name!r} has no dense path")
+        self.dense = supports and (len(sizes) == 1 if dense is None else bool(dense))
+        self.sources = {name: self._source(idx) for name, idx in split.indices.items()}
+
+    def _source(self, index: np.ndarray) -> Any:
+        graphs = [self.scalers.transform_graph(self.dataset[int(i)], self.columns) for i in index]
+        targets = torch.cat([g.y for g in graphs]) if graphs else None
+        return make_source(graphs, targets, self.dense).to(self.device)
+
+    def record(self, labels: list[str], cutoff: float, db: Any, query: Any) -> RunRecord:
+        from thermognn.graphs import NODE_FEATURES
+
+        skipped = list(getattr(self.dataset, "skipped", []))
+        return RunRecord(
+            model=self.spec.name, family=self.spec.family, hparams=self.hparams,
+            labels=labels, units=label_units(labels), node_features=list(NODE_FEATURES),
+            cutoff=cutoff, scalers=self.scalers,
+            training={**vars(self.config), "device": str(self.device), "dense": self.dense,
+                      "torch": torch.__version__, "status": "training"},
+            split=self.split.summary(),
+            data={"db": None if db is None else str(getattr(db, "filename", db)),
+                  "query": query if query is None or isinstance(query, str) else dict(query),
+                  "n_graphs": len(self.dataset), "n_skipped": len(skipped)},
+            version=__version__,
+        )
+
+    def fit(self, run_dir: Path, progress: bool | Callable[[EpochLog], None]) -> FitResult:
+        """Seeded training; the best weights are written to ``model.pt`` as they come."""
+        devices = [self.device.index or 0] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.config.seed)
+            self.model = self.spec.cls(**self.hparams).to(self.device)
+            with _progress_callback(progress, self.config.epochs) as on_epoch:
+                return fit(self.model, self.sources["train"], self.sources["val"], self.config,
+                           on_epoch=on_epoch, on_improve=lambda m, _e: save_weights(run_dir, m))
+
+    def evaluate(self, run_dir: Path, labels: list[str]) -> dict[str, dict[str, dict[str, float]]]:
+        """Metrics per label and split (physical units); writes ``predictions.csv``."""
+        metrics: dict[str, dict[str, dict[str, float]]] = {name: {} for name in labels}
+        rows: list[tuple[Any, ...]] = []
+        row_ids = np.asarray(self.dataset.row_ids)
+        for split, index in self.split.indices.items():
+            scaled = predict_scaled(self.model, self.sources[split], 4 * self.config.batch_size)
+            predicted = self.scalers.target.inverse(scaled.double().reshape(len(index), -1)).numpy()
+            true = self.true[index]
+            for k, name in enumerate(labels):
+                metrics[name][split] = regression_metrics(true[:, k], predicted[:, k])
+                rows += [(int(r), split, name, f"{t:.10g}", f"{p:.10g}")
+                         for r, t, p in zip(row_ids[index], true[:, k], predicted[:, k], strict=True)]
+        with (run_dir / "predictions.csv").open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(("row_id", "split", "label", "true", "predicted"))
+            writer.writerows(rows)
+        return metrics
+
+
+def _finish_record(run_dir: Path, record: RunRecord, result: FitResult, wall: float) -> None:
+    record.training.update(
+        status="done", best_epoch=result.best_epoch, epochs_run=result.epochs_run,
+        stop_reason=result.stop_reason, best_val_loss=result.best_val_loss, wall_time_s=wall,
+    )
+    write_json(run_dir / RECORD_FILE, record.to_dict())
+    if result.stop_reason == "nan_loss":
+        logger.warning("%s: training loss turned NaN; kept the weights of epoch %d",
+                       run_dir, result.best_epoch)
+
+
+def _write_history(run_dir: Path, history: list[EpochLog]) -> None:
+    with (run_dir / "history.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(("epoch", "train_loss", "val_loss", "best_val_loss", "seconds"))
+        for h in history:
+            writer.writerow((h.epoch, f"{h.train_loss:.8g}", f"{h.val_loss:.8g}",
+                             f"{h.best_val_loss:.8g}", f"{h.seconds:.4f}"))
+
+
+def _progress_callback(progress: bool | Callable[[EpochLog], None], epochs: int) -> Any:
+    """A context manager yielding the per-epoch callback (or ``None``)."""
+    from contextlib import nullcontext
+
+    if callable(progress):
+        return nullcontext(progress)
+    if not progress:
+        return nullcontext(None)
+    from thermognn.training.progress import EpochProgress
+
+    return EpochProgress(epochs)

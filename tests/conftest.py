@@ -1,0 +1,50 @@
+"""Shared fixtures: tiny real systems (5-atom Ag3SBr with GFN1-xTB, fcc Cu with EMT)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Each test session writes phonon caches into its own folder, never $HOME."""
+    monkeypatch.setenv("THERMOGNN_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+@pytest.fixture(autouse=True)
+def _reseed():
+    """Code under test must take explicit seeds; reseed global numpy to catch leaks."""
+    np.random.seed(12345)
+
+
+@pytest.fixture(scope="session")
+def cu_phonons(tmp_path_factory):
+    """fcc Cu (EMT) force constants, 3×3×3 supercell: a stable, cheap harmonic crystal."""
+    from ase.build import bulk
+
+    from thermognn.labels import calculator_factory
+    from thermognn.phonons import compute_phonons
+
+    unit = bulk("Cu", "fcc", a=3.6)
+    out = tmp_path_factory.mktemp("cu_phonons")
+    return compute_phonons(unit, calculator_factory("emt"), (3, 3, 3), out_dir=out), out
+
+
+@pytest.fixture(scope="session")
+def ag3sbr_phonons(tmp_path_factory):
+    """GFN1-xTB force constants of Ag3SBr, 2×2×2 supercell (3 displaced cells, ~10 s).
+
+    The cubic phase is unstable at this level: imaginary modes at Γ, X, M and R.
+    """
+    from thermognn.labels import calculator_factory
+    from thermognn.phonons import compute_phonons
+    from thermognn.structures import reference_cell
+
+    out = tmp_path_factory.mktemp("ag3sbr_phonons")
+    unit = reference_cell("Ag3SBr", (1, 1, 1))
+    return compute_phonons(unit, calculator_factory("gfn1-xtb"), (2, 2, 2), out_dir=out), out

@@ -1,0 +1,75 @@
+"""The study database: record, metadata, refusal of foreign databases, ase db CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from thermognn.database import StudyDatabase
+from thermognn.errors import DatabaseError
+from thermognn.labels import Labels
+from thermognn.structures import reference_cell
+
+
+def test_rows_labels_failures_and_counts(tmp_path):
+    db = StudyDatabase(tmp_path / "s.db", study="demo")
+    ref = reference_cell("Ag3SBr", (1, 1, 1))
+    rid = db.add_reference(ref, "Ag3SBr")
+    assert db.add_reference(ref.copy(), "Ag3SBr") == rid  # found, not duplicated
+    at = ref.copy()
+    u = np.full((5, 3), 0.01)
+    at.positions += u
+    cid = db.add_configuration(at, u, {"material": "Ag3SBr", "scheme": "phonon", "parent_id": rid,
+                                       "temperature": 300.0, "seed": 1})
+    assert set(db.unlabeled_ids()) == {rid, cid}
+    db.write_failure(cid, "SCF not converged\n in 250 iterations", "gfn1-xtb", "tblite-0.8.0")
+    assert db.unlabeled_ids() == [rid]
+    assert db.unlabeled_ids(retry_failed=True) == [rid, cid]
+    row = db.ase.get(id=cid)
+    assert row.label_error == "SCF not converged in 250 iterations" and not row.labeled
+    db.write_labels(cid, Labels(-1.0, 1.2, -8.0, -3.5, stress=np.zeros(6)), "gfn1-xtb", "v")
+    row = db.ase.get(id=cid)
+    assert row.labeled and "label_error" not in row.key_value_pairs
+    assert (row.energy_per_atom, row.band_gap, row.vbm, row.hydrostatic_stress) == (-1.0, 1.2, -8.0, -3.5)
+    np.testing.assert_allclose(row.data["displacements"], u)
+    counts = {(c["material"], c["scheme"]): c for c in db.counts()}
+    assert counts[("Ag3SBr", "phonon")]["labeled"] == 1
+    assert counts[("Ag3SBr", "reference")]["pending"] == 1
+    assert db.metadata["units"]["hydrostatic_stress"] == "GPa"
+
+
+def test_nan_label_is_refused(tmp_path):
+    from thermognn.errors import LabelError
+
+    with pytest.raises(LabelError, match="band_gap is not finite"):
+        Labels(-1.0, float("nan")).scalars()
+
+
+def test_foreign_databases_are_refused(tmp_path):
+    path = tmp_path / "s.db"
+    StudyDatabase(path, study="one")
+    with pytest.raises(DatabaseError, match="belongs to study 'one', not 'two'"):
+        StudyDatabase(path, study="two")
+    StudyDatabase(path)  # no study given: accepted
+    text = tmp_path / "notes.db"
+    text.write_text("hello")
+    with pytest.raises(DatabaseError, match="notes.db: not an SQLite database"):
+        StudyDatabase(text)
+    import ase.db
+
+    plain = tmp_path / "plain.db"
+    ase.db.connect(str(plain)).write(reference_cell("Ag3SBr", (1, 1, 1)))
+    with pytest.raises(DatabaseError, match="not a thermognn study database"):
+        StudyDatabase(plain)
+    with pytest.raises(DatabaseError, match="no such study database"):
+        StudyDatabase(tmp_path / "missing.db", create=False)
+
+
+def test_ase_db_cli_lists_the_study(tmp_path, capsys):
+    from ase.cli.main import main as ase_main
+
+    db = StudyDatabase(tmp_path / "s.db")
+    db.add_reference(reference_cell("Ag3SBr", (1, 1, 1)), "Ag3SBr")
+    ase_main(args=["db", str(tmp_path / "s.db"), "scheme=reference", "-c", "id,material,scheme"])
+    out = capsys.readouterr().out
+    assert "Ag3SBr" in out and "reference" in out
