@@ -19,8 +19,17 @@ def test_rows_labels_failures_and_counts(tmp_path):
     at = ref.copy()
     u = np.full((5, 3), 0.01)
     at.positions += u
-    cid = db.add_configuration(at, u, {"material": "Ag3SBr", "scheme": "phonon", "parent_id": rid,
-                                       "temperature": 300.0, "seed": 1})
+    cid = db.add_configuration(
+        at,
+        u,
+        {
+            "material": "Ag3SBr",
+            "scheme": "phonon",
+            "parent_id": rid,
+            "temperature": 300.0,
+            "seed": 1,
+        },
+    )
     assert set(db.unlabeled_ids()) == {rid, cid}
     db.write_failure(cid, "SCF not converged\n in 250 iterations", "gfn1-xtb", "tblite-0.8.0")
     assert db.unlabeled_ids() == [rid]
@@ -30,7 +39,12 @@ def test_rows_labels_failures_and_counts(tmp_path):
     db.write_labels(cid, Labels(-1.0, 1.2, -8.0, -3.5, stress=np.zeros(6)), "gfn1-xtb", "v")
     row = db.ase.get(id=cid)
     assert row.labeled and "label_error" not in row.key_value_pairs
-    assert (row.energy_per_atom, row.band_gap, row.vbm, row.hydrostatic_stress) == (-1.0, 1.2, -8.0, -3.5)
+    assert (row.energy_per_atom, row.band_gap, row.vbm, row.hydrostatic_stress) == (
+        -1.0,
+        1.2,
+        -8.0,
+        -3.5,
+    )
     np.testing.assert_allclose(row.data["displacements"], u)
     counts = {(c["material"], c["scheme"]): c for c in db.counts()}
     assert counts[("Ag3SBr", "phonon")]["labeled"] == 1

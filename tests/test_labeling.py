@@ -62,8 +62,12 @@ def test_kill_minus_nine_loses_at_most_rows_in_flight(tmp_path):
     path = tmp_path / "s.db"
     db = _small_study(path, n=12)
     cmd = [sys.executable, "-m", "thermognn.cli.main", "label", "--db", str(path), "--workers", "0"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     deadline = time.time() + 120
     while time.time() < deadline and db.ase.count(labeled=True) < 3:
         time.sleep(0.2)

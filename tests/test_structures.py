@@ -71,7 +71,9 @@ def test_read_structure_roundtrip_and_errors(tmp_path):
     close.positions[1] = close.positions[0] + [0.3, 0, 0]
     bad = tmp_path / "close.extxyz"
     write(bad, close)
-    with pytest.raises(StructureError, match=r"close.extxyz: atoms 0 \(Br\) and 1 \(S\) are 0.300 Å"):
+    with pytest.raises(
+        StructureError, match=r"close.extxyz: atoms 0 \(Br\) and 1 \(S\) are 0.300 Å"
+    ):
         read_structure(bad)
     with pytest.raises(StructureError, match="neither a built-in"):
         resolve_material("Ag3SeCl")

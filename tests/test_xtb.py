@@ -24,11 +24,17 @@ def test_halogen_bond_term_removed_gives_symmetric_forces(cell5):
     assert np.abs(at.get_forces()).max() < 1e-4
     assert "halogen" not in gfn1_without_halogen_bond()
 
-    from tblite.interface import Calculator
     from ase.units import Bohr
+    from tblite.interface import Calculator
 
-    stock = Calculator("GFN1-xTB", at.numbers, at.positions / Bohr, lattice=at.cell / Bohr,
-                       periodic=np.array([True] * 3), logger=lambda _m: None)
+    stock = Calculator(
+        "GFN1-xTB",
+        at.numbers,
+        at.positions / Bohr,
+        lattice=at.cell / Bohr,
+        periodic=np.array([True] * 3),
+        logger=lambda _m: None,
+    )
     stock.set("verbosity", 0)
     grad = stock.singlepoint().get("gradient")
     assert np.abs(grad).max() * 51.42 > 1.0  # Hartree/Bohr → eV/Å: large spurious force

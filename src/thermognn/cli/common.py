@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,7 +17,9 @@ def parse_supercell(text: str) -> tuple[int, int, int]:
     try:
         parts = [int(p) for p in text.replace("x", ",").split(",") if p.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--supercell: expected N or N,N,N, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"--supercell: expected N or N,N,N, got {text!r}"
+        ) from None
     if len(parts) == 1:
         parts *= 3
     if len(parts) != 3 or min(parts) < 1:
@@ -52,7 +54,9 @@ def parse_floats(text: str) -> list[float]:
     try:
         return [float(p) for p in text.split(",") if p.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, got {text!r}"
+        ) from None
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
@@ -112,15 +116,22 @@ def progress(items: Iterable[T], total: int | None, description: str) -> Iterato
             update(done, total or done)
 
 
-class progress_callback:  # noqa: N801 - used as a context manager like a function
-    """Context manager yielding a ``callback(done, total)`` that drives a rich bar."""
+class progress_callback:  # noqa: N801 - used like a function in ``with`` statements
+    """Context manager yielding ``update(done, total)`` that drives a rich progress bar.
+
+    The bar appears on the first update, so a command that fails before doing any
+    work prints only its one-line error.
+    """
 
     def __init__(self, description: str) -> None:
         self.description = description
-        self._bar = None
-        self._task = None
+        self._bar: Any = None
+        self._task: Any = None
 
-    def __enter__(self):
+    def __enter__(self) -> Callable[[int, int], None]:
+        return self.update
+
+    def _start(self) -> None:
         from rich.console import Console
         from rich.progress import (
             BarColumn,
@@ -137,34 +148,31 @@ class progress_callback:  # noqa: N801 - used as a context manager like a functi
             BarColumn(),
             MofNCompleteColumn(),
             TaskProgressColumn(),
-            _RateColumn(),
+            _rate_column(),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             console=Console(stderr=True),
         )
-        self._bar.__enter__()
+        self._bar.start()
         self._task = self._bar.add_task(self.description, total=None)
-        return self.update
 
     def update(self, done: int, total: int) -> None:
-        assert self._bar is not None and self._task is not None
+        if self._bar is None:
+            self._start()
         self._bar.update(self._task, completed=done, total=total)
 
     def __exit__(self, *exc: object) -> None:
-        assert self._bar is not None
-        self._bar.__exit__(*exc)
+        if self._bar is not None:
+            self._bar.stop()
 
 
-def _rate_column_base():
+def _rate_column() -> Any:
+    """A rich column showing items per second."""
     from rich.progress import ProgressColumn
+    from rich.text import Text
 
-    return ProgressColumn
+    class RateColumn(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            return Text(f"{task.speed:.2f}/s" if task.speed else "", style="cyan")
 
-
-class _RateColumn(_rate_column_base()):  # type: ignore[misc]
-    """Items per second."""
-
-    def render(self, task):  # noqa: D102
-        from rich.text import Text
-
-        return Text(f"{task.speed:.2f}/s" if task.speed else "", style="cyan")
+    return RateColumn()

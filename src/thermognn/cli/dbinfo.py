@@ -24,10 +24,18 @@ def run(args: argparse.Namespace) -> int:
     for col in ("material", "scheme", "total", "labeled", "failed", "pending", "band gap (eV)"):
         table.add_column(col)
     for c in db.counts():
-        gaps = [r.band_gap for r in db.select(material=c["material"], scheme=c["scheme"], labeled=True)
-                if "band_gap" in r.key_value_pairs]
+        gaps = [
+            r.band_gap
+            for r in db.select(material=c["material"], scheme=c["scheme"], labeled=True)
+            if "band_gap" in r.key_value_pairs
+        ]
         gap = f"{np.mean(gaps):.3f} ± {np.std(gaps):.3f}" if gaps else ""
-        table.add_row(c["material"], c["scheme"], *(str(c[k]) for k in ("total", "labeled", "failed", "pending")), gap)
+        table.add_row(
+            c["material"],
+            c["scheme"],
+            *(str(c[k]) for k in ("total", "labeled", "failed", "pending")),
+            gap,
+        )
     Console().print(table)
     if args.errors:
         for row in db.select("label_error"):

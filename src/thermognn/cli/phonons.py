@@ -15,7 +15,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "and any supported calculator; writes DIR/phonopy_params.yaml (force constants "
         "included) and prints the thermal amplitudes at --temperature.",
     )
-    p.add_argument("--material", required=True, help="Ag3SBr, Ag3SI or a structure file (unit cell)")
+    p.add_argument(
+        "--material", required=True, help="Ag3SBr, Ag3SI or a structure file (unit cell)"
+    )
     p.add_argument("--calculator", default="gfn1-xtb", help="gfn1-xtb (default), gfn2-xtb, emt")
     p.add_argument("--supercell", type=parse_supercell, default=(2, 2, 2), help="e.g. 2,2,2")
     p.add_argument("--distance", type=float, default=0.01, help="displacement (Å)")

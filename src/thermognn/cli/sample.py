@@ -27,17 +27,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--material", required=True, help="Ag3SBr, Ag3SI, Ag3SBrI, Ag3SBr0.5I or a file")
     p.add_argument("--supercell", type=parse_supercell, default=(2, 2, 2))
     p.add_argument(
-        "--scheme", required=True,
+        "--scheme",
+        required=True,
         choices=("random", "phonon", "phonon-gaussian", "normal-mode", "md"),
     )
     p.add_argument("--n", type=int, required=True, help="number of configurations")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
-        "--temperature", default="300",
+        "--temperature",
+        default="300",
         help="K: one value, a list 150,300,600 (cycled) or a range 150:600 (uniform)",
     )
     p.add_argument("--amplitude", type=parse_range, default=(0.1, 0.8), help="random: MIN:MAX Å")
-    p.add_argument("--phonons", default=None, help="phonopy folder/yaml (default: computed, cached)")
+    p.add_argument(
+        "--phonons", default=None, help="phonopy folder/yaml (default: computed, cached)"
+    )
     p.add_argument("--calculator", default="gfn1-xtb", help="for phonons and md")
     p.add_argument("--imaginary", default="abs", choices=("abs", "drop", "error"))
     p.add_argument("--frequency-floor", type=float, default=0.5, help="THz")

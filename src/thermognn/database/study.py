@@ -115,7 +115,9 @@ class StudyDatabase:
             }
             self.ase.metadata = meta
         elif meta.get("schema") != SCHEMA or "units" not in meta:
-            raise DatabaseError(f"{self.url}: not a thermognn study database (schema/units missing)")
+            raise DatabaseError(
+                f"{self.url}: not a thermognn study database (schema/units missing)"
+            )
         elif study is not None and meta.get("study") != study:
             raise DatabaseError(
                 f"{self.url}: belongs to study {meta.get('study')!r}, not {study!r}"
@@ -146,8 +148,13 @@ class StudyDatabase:
             self.ase.write(
                 atoms,
                 key_value_pairs=_clean(
-                    {"material": material, "scheme": "reference", "labeled": False,
-                     "structure_key": key, **record}
+                    {
+                        "material": material,
+                        "scheme": "reference",
+                        "labeled": False,
+                        "structure_key": key,
+                        **record,
+                    }
                 ),
             )
         )
@@ -247,7 +254,11 @@ def _structure_key(atoms: Atoms) -> str:
     import hashlib
 
     payload = np.concatenate(
-        [atoms.numbers.astype(float), np.round(atoms.positions, 5).ravel(), np.round(atoms.cell.array, 5).ravel()]
+        [
+            atoms.numbers.astype(float),
+            np.round(atoms.positions, 5).ravel(),
+            np.round(atoms.cell.array, 5).ravel(),
+        ]
     )
     return hashlib.sha1(payload.tobytes()).hexdigest()[:16]
 

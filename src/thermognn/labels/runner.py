@@ -103,6 +103,8 @@ def label_database(
         Study database (object or path/URL).
     labeler
         Labeler name (``gfn1-xtb`` default, ``gfn2-xtb``, ``emt``).
+    options
+        Keyword options of the labeler (e.g. ``max_iterations``).
     workers
         LocalCluster workers (default: number of cores); ``0`` labels in this process.
     scheduler
@@ -115,6 +117,8 @@ def label_database(
         Label at most this many rows.
     progress
         Called as ``progress(done, total)``.
+    connect_timeout
+        Seconds to wait for ``scheduler`` before giving up with a clear error.
     """
     from thermognn.labels import get_labeler
 
@@ -134,12 +138,25 @@ def label_database(
     if workers == 0 and scheduler is None:
         summary.workers = 0
         for k, row_id in enumerate(ids, 1):
-            _record(db, label_structure(labeler, options, *_payload(db, row_id)), name, version, summary)
+            _record(
+                db, label_structure(labeler, options, *_payload(db, row_id)), name, version, summary
+            )
             if progress:
                 progress(k, len(ids))
     else:
-        _label_on_dask(db, ids, labeler, options, name, version, summary, workers, scheduler,
-                       progress, connect_timeout)
+        _label_on_dask(
+            db,
+            ids,
+            labeler,
+            options,
+            name,
+            version,
+            summary,
+            workers,
+            scheduler,
+            progress,
+            connect_timeout,
+        )
     summary.seconds = time.perf_counter() - t0
     summary.remaining = len(db.unlabeled_ids(retry_failed=retry_failed, query=query))
     return summary
@@ -190,7 +207,9 @@ def _label_on_dask(
                 progress(done, len(ids))
             nxt = next(pending, None)
             if nxt is not None:
-                stream.add(client.submit(label_structure, labeler, options, *_payload(db, nxt), pure=False))
+                stream.add(
+                    client.submit(label_structure, labeler, options, *_payload(db, nxt), pure=False)
+                )
     finally:
         client.close()
         if cluster is not None:

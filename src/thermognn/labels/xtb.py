@@ -60,7 +60,13 @@ def _method_arg(method: str) -> str | dict[str, Any]:
 
 def check_elements(atoms: Atoms, source: str = "structure") -> None:
     """Raise :class:`LabelError` for elements outside xTB's parametrisation."""
-    bad = sorted({s for s, z in zip(atoms.get_chemical_symbols(), atoms.numbers) if z < 1 or z > MAX_ATOMIC_NUMBER})
+    bad = sorted(
+        {
+            s
+            for s, z in zip(atoms.get_chemical_symbols(), atoms.numbers)
+            if z < 1 or z > MAX_ATOMIC_NUMBER
+        }
+    )
     if bad:
         raise LabelError(f"{source}: element(s) {', '.join(bad)} not parametrised in xTB")
 

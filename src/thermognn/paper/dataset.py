@@ -97,10 +97,9 @@ def calibrate(db: StudyDatabase, recipe: DatasetRecipe, progress=None) -> tuple[
     from thermognn.structures import reference_cell
 
     material = recipe.materials[0]
-    target = [
-        r.band_gap
-        for r in db.select(material=material, scheme="phonon", labeled=True)
-    ][: recipe.calibration_target_rows]
+    target = [r.band_gap for r in db.select(material=material, scheme="phonon", labeled=True)][
+        : recipe.calibration_target_rows
+    ]
     if len(target) < 10:
         raise ThermognnError("calibration needs ≥ 10 labeled phonon rows first")
     cal = calibrate_amplitude_range(
@@ -145,8 +144,14 @@ def build_dataset(
             for m in recipe.materials:
                 sample_configurations(
                     db,
-                    _spec(recipe, m, "phonon", min(upto, recipe.n_phonon),
-                          seed=recipe.phonon_seed, temperature_range=recipe.temperature_range),
+                    _spec(
+                        recipe,
+                        m,
+                        "phonon",
+                        min(upto, recipe.n_phonon),
+                        seed=recipe.phonon_seed,
+                        temperature_range=recipe.temperature_range,
+                    ),
                     status=say,
                 )
             label(f"phonon set up to {min(upto, recipe.n_phonon)} per material")
@@ -155,15 +160,27 @@ def build_dataset(
             for m in recipe.materials:
                 sample_configurations(
                     db,
-                    _spec(recipe, m, "random", min(upto, recipe.n_random),
-                          seed=recipe.random_seed, amplitude=amplitude),
+                    _spec(
+                        recipe,
+                        m,
+                        "random",
+                        min(upto, recipe.n_random),
+                        seed=recipe.random_seed,
+                        amplitude=amplitude,
+                    ),
                 )
             label(f"random set up to {min(upto, recipe.n_random)} per material")
     if "md" in stages and recipe.n_md > 0:
         say(f"md set: {recipe.n_md} snapshots with {recipe.md_calculator}")
         spec = replace(
-            _spec(recipe, recipe.md_material, "md", recipe.n_md, seed=recipe.md_seed,
-                  temperatures=list(recipe.md_temperatures)),
+            _spec(
+                recipe,
+                recipe.md_material,
+                "md",
+                recipe.n_md,
+                seed=recipe.md_seed,
+                temperatures=list(recipe.md_temperatures),
+            ),
             calculator=recipe.md_calculator,
             md_stride=recipe.md_stride,
             md_equilibration=recipe.md_equilibration,
@@ -178,7 +195,9 @@ def gap_summary(db: StudyDatabase) -> dict[str, dict[str, float]]:
     out: dict[str, list[float]] = {}
     for row in db.select(labeled=True):
         out.setdefault(row.scheme, []).append(row.band_gap)
-    return {k: {"n": len(v), "mean": float(np.mean(v)), "std": float(np.std(v))} for k, v in out.items()}
+    return {
+        k: {"n": len(v), "mean": float(np.mean(v)), "std": float(np.std(v))} for k, v in out.items()
+    }
 
 
 def main() -> None:  # pragma: no cover - background build entry point

@@ -105,7 +105,8 @@ def mode_amplitude_weights(
     imaginary = (freqs < 0) & ~skip
     if imaginary.any():
         where = [
-            f"{(labels[q] if labels else q)}:{freqs[q, b]:.2f}" for q, b in zip(*np.nonzero(imaginary))
+            f"{(labels[q] if labels else q)}:{freqs[q, b]:.2f}"
+            for q, b in zip(*np.nonzero(imaginary))
         ]
         shown = ", ".join(where[:8]) + (" …" if len(where) > 8 else "")
         msg = f"{imaginary.sum()} imaginary modes (THz) {shown}"
@@ -120,7 +121,11 @@ def mode_amplitude_weights(
     nu = np.where(skip | (nu <= 0), np.inf, nu)  # skipped / zero modes contribute nothing
     omega = nu * _THZ
     with np.errstate(invalid="ignore", divide="ignore"):
-        n = np.where(np.isfinite(omega), bose_einstein(np.where(np.isfinite(omega), omega, 1.0), temperature), 0.0)
+        n = np.where(
+            np.isfinite(omega),
+            bose_einstein(np.where(np.isfinite(omega), omega, 1.0), temperature),
+            0.0,
+        )
         weights = _HBAR * (1.0 + 2.0 * n) / (2.0 * omega) / _AMU * 1e20
     return np.where(np.isfinite(omega), weights, 0.0)
 

@@ -173,7 +173,10 @@ def phonons_for_material(
     from thermognn.labels import calculator_factory
 
     key = phonon_key(unitcell, supercell, calculator, distance)
-    folder = Path(cache_dir or default_cache_dir() / "phonons") / f"{unitcell.get_chemical_formula()}-{key}"
+    folder = (
+        Path(cache_dir or default_cache_dir() / "phonons")
+        / f"{unitcell.get_chemical_formula()}-{key}"
+    )
     if (folder / PARAMS_FILE).is_file():
         log.info("phonons: reusing %s", folder)
         return load_phonons(folder / PARAMS_FILE), folder

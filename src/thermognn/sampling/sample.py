@@ -103,7 +103,9 @@ class SamplingSpec:
     def validate(self) -> None:
         """Raise :class:`ThermognnError` naming the first bad field."""
         if self.scheme not in SCHEMES:
-            raise ThermognnError(f"scheme: unknown {self.scheme!r}; choose one of {', '.join(SCHEMES)}")
+            raise ThermognnError(
+                f"scheme: unknown {self.scheme!r}; choose one of {', '.join(SCHEMES)}"
+            )
         if self.n < 0:
             raise ThermognnError(f"n: must be ≥ 0, got {self.n}")
         temps = list(self.temperatures) + list(self.temperature_range or ())
@@ -169,7 +171,9 @@ class _PhononSource:
         self._zeta: dict[tuple[int, float], np.ndarray] = {}
         self._modes: dict[int, Any] = {}
 
-    def amplitudes(self, ref_id: int, ref: Atoms, temperature: float, x: float | None) -> np.ndarray:
+    def amplitudes(
+        self, ref_id: int, ref: Atoms, temperature: float, x: float | None
+    ) -> np.ndarray:
         from thermognn.phonons import thermal_amplitudes_for
 
         key = (ref_id, round(temperature, 6))
@@ -180,7 +184,10 @@ class _PhononSource:
             }
             if self.solid_solution:
                 zeta = virtual_crystal_amplitudes(
-                    ref.get_chemical_symbols(), z["Ag3SBr"], z["Ag3SI"], float(x if x is not None else 0.5)
+                    ref.get_chemical_symbols(),
+                    z["Ag3SBr"],
+                    z["Ag3SI"],
+                    float(x if x is not None else 0.5),
                 )
             else:
                 zeta = next(iter(z.values()))
@@ -208,7 +215,10 @@ def _references(db: StudyDatabase, spec: SamplingSpec) -> list[tuple[int, Atoms,
     refs = []
     for k in range(n_refs):
         atoms = resolve_material(
-            spec.material, spec.supercell, br_fraction=spec.br_fraction, seed=spec.seed * 100_003 + k
+            spec.material,
+            spec.supercell,
+            br_fraction=spec.br_fraction,
+            seed=spec.seed * 100_003 + k,
         )
         check_structure(atoms, source=spec.material)
         x = None
@@ -284,7 +294,7 @@ def sample_configurations(
         rng = config_rng(spec.seed, index, batch)
         ref_id, ref, x = refs[index % len(refs)]
         temperature = _temperature(spec, index, rng)
-        for tries in range(spec.max_tries):
+        for tries in range(spec.max_tries):  # noqa: B007 - tries is the rejection count
             u, extra = _draw(spec, source, ref_id, ref, x, rng, temperature)
             atoms = ref.copy()
             atoms.positions += u

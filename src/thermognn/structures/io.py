@@ -79,7 +79,9 @@ def read_structure(path: str | Path, *, min_distance: float = 0.5) -> Atoms:
     try:
         atoms = read(path)
     except Exception as exc:  # ASE raises many types for malformed files
-        raise StructureError(f"{path}: cannot read structure ({type(exc).__name__}: {exc})") from exc
+        raise StructureError(
+            f"{path}: cannot read structure ({type(exc).__name__}: {exc})"
+        ) from exc
     if isinstance(atoms, list):
         atoms = atoms[0]
     atoms = Atoms(atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)

@@ -63,9 +63,9 @@ def vegard_lattice_constant(br_fraction: float) -> float:
     """Lattice constant (Å) of Ag3SBr_xI_(1-x) by Vegard's law between the end members."""
     if not 0.0 <= br_fraction <= 1.0:
         raise StructureError(f"Br fraction must lie in [0, 1], got {br_fraction}")
-    return br_fraction * LATTICE_CONSTANTS["Ag3SBr"] + (1.0 - br_fraction) * LATTICE_CONSTANTS[
-        "Ag3SI"
-    ]
+    return (
+        br_fraction * LATTICE_CONSTANTS["Ag3SBr"] + (1.0 - br_fraction) * LATTICE_CONSTANTS["Ag3SI"]
+    )
 
 
 def antiperovskite(halide: str = "Br", a: float | None = None) -> Atoms:
