@@ -210,5 +210,5 @@ def test_periodic_adjacency_matches_graph_edges(cell: np.ndarray) -> None:
     expected = dense_from_batch(Batch.from_data_list(graphs)).adj
     positions = torch.tensor(np.stack([a.positions for a in structures]))
     cells = torch.tensor(np.stack([a.cell.array for a in structures]))
-    got = periodic_adjacency(positions, cells, 5.5, lambda d: (d - 1.0) / 4.0)
+    got = periodic_adjacency(positions, cells, 5.5, scale=4.0, offset=1.0)
     torch.testing.assert_close(got.float(), expected, atol=1e-4, rtol=1e-5)

@@ -68,12 +68,12 @@ def run(args: argparse.Namespace) -> int:
     from thermognn.training.run import resolve_device
 
     resolve_config(args, args.parser, "predict")
-    names, structures = read_structures(args)
     device = str(resolve_device(args.device))
+    predictors = [Predictor.from_run(run_dir, device) for run_dir in find_runs(args.run)]
+    names, structures = read_structures(args)
     columns: list[str] = []
     values: list[np.ndarray] = []
-    for run_dir in find_runs(args.run):
-        predictor = Predictor.from_run(run_dir, device)
+    for predictor in predictors:
         values.append(predictor.predict_atoms(structures))
         columns += [_column(name, predictor.record.units) for name in predictor.labels]
     table = np.concatenate(values, axis=1)

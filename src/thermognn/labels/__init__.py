@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 #: Names accepted by ``--labeler`` / ``--calculator``.
-LABELERS = ("gfn1-xtb", "gfn2-xtb", "emt")
+LABELERS = ("gfn1-xtb", "gfn2-xtb", "emt", "chgnet")
 
 
 def get_labeler(name: str = "gfn1-xtb", **options: Any) -> Labeler:
@@ -43,6 +43,8 @@ def get_labeler(name: str = "gfn1-xtb", **options: Any) -> Labeler:
         from ase.calculators.emt import EMT
 
         return ASECalculatorLabeler(EMT(), name="emt")
+    if key == "chgnet":
+        return ASECalculatorLabeler(_chgnet(), name="chgnet")
     raise ThermognnError(f"unknown labeler {name!r}; choose one of {', '.join(LABELERS)}")
 
 
@@ -57,6 +59,8 @@ def calculator_factory(name: str = "gfn1-xtb") -> Callable[[], Any]:
         from ase.calculators.emt import EMT
 
         return EMT
+    if key == "chgnet":
+        return _chgnet
     raise ThermognnError(f"unknown calculator {name!r}; choose one of {', '.join(LABELERS)}")
 
 
@@ -65,3 +69,14 @@ def label_database(*args: Any, **kwargs: Any):
     from thermognn.labels.runner import label_database as run
 
     return run(*args, **kwargs)
+
+
+def _chgnet() -> Any:
+    """CHGNet (pretrained universal potential; weights ship inside its wheel)."""
+    try:
+        from chgnet.model.dynamics import CHGNetCalculator
+    except ImportError:
+        raise ThermognnError(
+            "calculator chgnet: not installed (pip install 'thermognn[mlip]')"
+        ) from None
+    return CHGNetCalculator(use_device="cpu", check_cuda_mem=False)

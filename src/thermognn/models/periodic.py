@@ -5,8 +5,8 @@ summing it into a dense matrix) costs more than the model itself. Because the de
 path only needs A[i, j] = Σ_S w(|r_j + S·cell − r_i|) over every periodic image S with
 distance ≤ cutoff (self-images of i included, the atom itself excluded), this module
 evaluates that sum for a whole batch at once: the pair differences are wrapped to the
-nearest image in fractional coordinates and the few image shifts that can fall within
-the cutoff are added one at a time. The result equals the adjacency built from the
+nearest image in fractional coordinates, and only the pairs whose fractional
+difference lets another image fall within the cutoff are examined for the other shifts. The result equals the adjacency built from the
 neighbour-list graph of :func:`thermognn.graphs.build_graph` (a test checks it).
 """
 
@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
-
 import torch
 from torch import Tensor
 
@@ -39,10 +37,8 @@ def image_range(cells: Tensor, cutoff: float) -> list[int]:
     return [int(math.floor(float(v) + 0.5 + 1e-9)) for v in widest]
 
 
-def periodic_adjacency(
-    positions: Tensor, cells: Tensor, cutoff: float, weight: Callable[[Tensor], Tensor]
-) -> Tensor:
-    """Weighted adjacency ``[B, n, n]`` of a batch of periodic cells with n atoms each.
+def periodic_distance_sums(positions: Tensor, cells: Tensor, cutoff: float) -> tuple[Tensor, Tensor]:
+    """Sum and number of the image distances within ``cutoff`` of every atom pair.
 
     Parameters
     ----------
@@ -51,29 +47,59 @@ def periodic_adjacency(
     cells
         Cell vectors as rows ``[B, 3, 3]`` (Å), periodic in all three directions.
     cutoff
-        Pairs with distance ≤ cutoff (Å) are edges.
-    weight
-        Edge weight as a function of distance (Å), elementwise.
+        Pairs with distance ≤ cutoff (Å) count.
 
     Returns
     -------
-    Tensor
-        ``A[b, i, j]`` = Σ weight(d) over every image of atom j within the cutoff of
-        atom i (symmetric), in the dtype of ``positions``.
+    (Tensor, Tensor)
+        ``[B, n, n]`` each: Σ d and the number of images of atom j within the cutoff
+        of atom i (the atom itself excluded, its own images included); symmetric.
+        An affine edge weight a·d + b then sums to a·Σd + b·count.
     """
     batch, n, _ = positions.shape
     diff = positions.unsqueeze(1) - positions.unsqueeze(2)  # [B, i, j, 3] = r_j − r_i
     inverse = torch.linalg.inv(cells)
     frac = torch.einsum("bijc,bck->bijk", diff, inverse)
-    wrapped = torch.einsum("bijk,bkc->bijc", frac - torch.round(frac), cells)
-    self_pair = torch.eye(n, dtype=torch.bool, device=positions.device)
-    adjacency = positions.new_zeros(batch, n, n)
+    frac = frac - torch.round(frac)
+    wrapped = torch.einsum("bijk,bkc->bijc", frac, cells)
+    distance = wrapped.norm(dim=-1)
+    near = (distance <= cutoff) & ~torch.eye(n, dtype=torch.bool, device=positions.device)
+    sums = torch.where(near, distance, distance.new_zeros(()))
+    counts = near.to(distance.dtype)
+    reach = cutoff * inverse.norm(dim=-2)  # cutoff / plane spacing, per direction [B, 3]
     ranges = [range(-m, m + 1) for m in image_range(cells, cutoff)]
+    # Necessary condition per direction: |f_k + S_k| ≤ cutoff / w_k.
+    fits = {
+        (k, s): (frac[..., k] + s).abs() <= reach[:, k, None, None]
+        for k in range(3)
+        for s in ranges[k]
+        if s
+    }
+    flat_sums, flat_counts = sums.view(-1), counts.view(-1)
     for shift in itertools.product(*ranges):
-        offset = torch.tensor(shift, dtype=positions.dtype, device=positions.device) @ cells
-        distance = (wrapped + offset[:, None, None, :]).norm(dim=-1)
-        keep = distance <= cutoff
         if not any(shift):
-            keep &= ~self_pair
-        adjacency += torch.where(keep, weight(distance), adjacency.new_zeros(()))
-    return adjacency
+            continue
+        masks = [fits[k, s] for k, s in enumerate(shift) if s]
+        candidates = masks[0] if len(masks) == 1 else torch.stack(masks).all(dim=0)
+        b, i, j = candidates.nonzero(as_tuple=True)
+        if len(b) == 0:
+            continue
+        offset = torch.tensor(shift, dtype=positions.dtype, device=positions.device) @ cells[b]
+        d = (wrapped[b, i, j] + offset).norm(dim=-1)
+        keep = d <= cutoff
+        index = ((b * n + i) * n + j)[keep]
+        flat_sums.index_add_(0, index, d[keep])
+        flat_counts.index_add_(0, index, torch.ones_like(d[keep]))
+    return sums, counts
+
+
+def periodic_adjacency(
+    positions: Tensor, cells: Tensor, cutoff: float, scale: float = 1.0, offset: float = 0.0
+) -> Tensor:
+    """Weighted adjacency ``[B, n, n]`` for the affine edge weight (d − offset) / scale.
+
+    ``A[b, i, j]`` = Σ (d − offset) / scale over every image of atom j within the cutoff
+    of atom i (see :func:`periodic_distance_sums`), in the dtype of ``positions``.
+    """
+    sums, counts = periodic_distance_sums(positions, cells, cutoff)
+    return (sums - offset * counts) / scale

@@ -52,9 +52,9 @@ class DatasetRecipe:
     md_material: str = "Ag3SBr"
     md_temperatures: list[float] = field(default_factory=lambda: [200.0, 400.0, 600.0])
     n_md: int = 600
-    md_calculator: str = "gfn1-xtb"
-    md_stride: int = 10
-    md_equilibration: int = 100
+    md_calculator: str = "chgnet"
+    md_stride: int = 20
+    md_equilibration: int = 250
     md_seed: int = 3
 
     @classmethod
@@ -120,7 +120,7 @@ def build_dataset(
     recipe: DatasetRecipe | None = None,
     *,
     workers: int | None = None,
-    stages: tuple[str, ...] = ("phonon", "random", "md"),
+    stages: tuple[str, ...] = ("md-sample", "phonon", "random", "md"),
     status: Callable[[str], None] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> StudyDatabase:
@@ -132,61 +132,47 @@ def build_dataset(
     db.update_config("recipe", {f.name: getattr(recipe, f.name) for f in fields(recipe)})
     say = status or (lambda msg: log.info(msg))
 
-    def label(what: str) -> None:
+    def label(what: str, query: str | None, limit: int | None = None) -> None:
         say(f"labeling {what}")
-        summary = label_database(db, labeler=recipe.labeler, workers=workers, progress=progress)
+        summary = label_database(
+            db, labeler=recipe.labeler, workers=workers, query=query, limit=limit,
+            progress=progress,
+        )
         say(f"  {summary.labeled} labeled, {summary.failed} failed, {summary.rate:.2f}/s")
 
     n_max = max(recipe.n_phonon, recipe.n_random)
-    amplitude: tuple[float, float] | None = None
-    for upto in range(recipe.round_size, n_max + recipe.round_size, recipe.round_size):
-        if "phonon" in stages:
-            for m in recipe.materials:
-                sample_configurations(
-                    db,
-                    _spec(
-                        recipe,
-                        m,
-                        "phonon",
-                        min(upto, recipe.n_phonon),
-                        seed=recipe.phonon_seed,
-                        temperature_range=recipe.temperature_range,
-                    ),
-                    status=say,
-                )
-            label(f"phonon set up to {min(upto, recipe.n_phonon)} per material")
-        if "random" in stages:
-            amplitude = amplitude or calibrate(db, recipe, progress)
-            for m in recipe.materials:
-                sample_configurations(
-                    db,
-                    _spec(
-                        recipe,
-                        m,
-                        "random",
-                        min(upto, recipe.n_random),
-                        seed=recipe.random_seed,
-                        amplitude=amplitude,
-                    ),
-                )
-            label(f"random set up to {min(upto, recipe.n_random)} per material")
-    if "md" in stages and recipe.n_md > 0:
-        say(f"md set: {recipe.n_md} snapshots with {recipe.md_calculator}")
-        spec = replace(
-            _spec(
-                recipe,
-                recipe.md_material,
-                "md",
-                recipe.n_md,
-                seed=recipe.md_seed,
-                temperatures=list(recipe.md_temperatures),
-            ),
+    n_rounds = -(-n_max // recipe.round_size)
+    if "md-sample" in stages and recipe.n_md > 0:  # cheap driver; labeled in chunks per round
+        say(f"md set: {recipe.n_md} snapshots driven by {recipe.md_calculator}")
+        md = replace(
+            _spec(recipe, recipe.md_material, "md", recipe.n_md, seed=recipe.md_seed,
+                  temperatures=list(recipe.md_temperatures)),
             calculator=recipe.md_calculator,
             md_stride=recipe.md_stride,
             md_equilibration=recipe.md_equilibration,
         )
-        sample_configurations(db, spec, progress=progress)
-        label("md set")
+        sample_configurations(db, md, progress=progress)
+    amplitude: tuple[float, float] | None = None
+    for r in range(1, n_rounds + 1):
+        upto = r * recipe.round_size
+        if "phonon" in stages:
+            for m in recipe.materials:
+                spec = _spec(recipe, m, "phonon", min(upto, recipe.n_phonon),
+                             seed=recipe.phonon_seed, temperature_range=recipe.temperature_range)
+                sample_configurations(db, spec, status=say)
+            label(f"phonon set up to {min(upto, recipe.n_phonon)} per material", "scheme=phonon")
+        if "random" in stages:
+            amplitude = amplitude or calibrate(db, recipe, progress)
+            for m in recipe.materials:
+                spec = _spec(recipe, m, "random", min(upto, recipe.n_random),
+                             seed=recipe.random_seed, amplitude=amplitude)
+                sample_configurations(db, spec)
+            label(f"random set up to {min(upto, recipe.n_random)} per material", "scheme!=md")
+        if "md" in stages:
+            label("md snapshots", "scheme=md", limit=-(-recipe.n_md // n_rounds))
+    if stages == ("md-sample",):
+        return db
+    label("everything left", None)
     return db
 
 
@@ -206,7 +192,7 @@ def main() -> None:  # pragma: no cover - background build entry point
     parser = argparse.ArgumentParser(description="build the bundled paper data set")
     parser.add_argument("--db", required=True)
     parser.add_argument("--workers", type=int, default=None)
-    parser.add_argument("--stages", default="phonon,random,md")
+    parser.add_argument("--stages", default="md-sample,phonon,random,md")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     build_dataset(args.db, workers=args.workers, stages=tuple(args.stages.split(",")), status=print)

@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 
 PARAMS_FILE = "phonopy_params.yaml"
 
+#: Force constants shipped with the package (GFN1-xTB, 2×2×2, for the built-in materials).
+SHIPPED_PHONONS = Path(__file__).resolve().parent.parent / "data" / "phonons"
+
 
 def _to_phonopy_atoms(atoms: Atoms):
     from phonopy.structure.atoms import PhonopyAtoms

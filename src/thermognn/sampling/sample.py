@@ -13,7 +13,7 @@ import hashlib
 import json
 import logging
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -288,9 +288,31 @@ def sample_configurations(
         from thermognn.sampling.md import sample_md
 
         return sample_md(db, spec, refs, todo, batch, progress=progress)
-    source = _PhononSource(spec, status) if spec.scheme in PHONON_SCHEMES else None
     written = []
-    for count, index in enumerate(todo, 1):
+    for count, (atoms, u, record) in enumerate(
+        draw_configurations(spec, refs, todo, batch, status=status), 1
+    ):
+        written.append(db.add_configuration(atoms, u, record))
+        if progress:
+            progress(count, len(todo))
+    return written
+
+
+def draw_configurations(
+    spec: SamplingSpec,
+    refs: list[tuple[int, Atoms, float | None]],
+    indices: list[int],
+    batch: str,
+    *,
+    status: Callable[[str], None] | None = None,
+) -> Iterator[tuple[Atoms, np.ndarray, dict[str, Any]]]:
+    """Draw configurations ``indices`` of a batch: (atoms, displacements, record).
+
+    ``refs`` are (parent row id, reference supercell, Br fraction); configuration ``i``
+    displaces ``refs[i % len(refs)]``. Not for the ``md`` scheme.
+    """
+    source = _PhononSource(spec, status) if spec.scheme in PHONON_SCHEMES else None
+    for index in indices:
         rng = config_rng(spec.seed, index, batch)
         ref_id, ref, x = refs[index % len(refs)]
         temperature = _temperature(spec, index, rng)
@@ -319,7 +341,4 @@ def sample_configurations(
             "min_distance": spec.min_distance,
             **extra,
         }
-        written.append(db.add_configuration(atoms, u, record))
-        if progress:
-            progress(count, len(todo))
-    return written
+        yield atoms, u, record

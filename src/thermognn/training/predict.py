@@ -148,12 +148,8 @@ class Predictor:
         cells = [check_periodic_cell(a) for a in structures]
         positions = torch.from_numpy(np.stack([p for p, _ in cells]))
         lattice = torch.from_numpy(np.stack([c for _, c in cells]))
-        edge_scaler = scalers.edge
-
-        def weight(distance: torch.Tensor) -> torch.Tensor:
-            return edge_scaler.transform(distance)
-
-        adj = periodic_adjacency(positions, lattice, self.record.cutoff, weight).float()
+        (offset,), (scale,) = scalers.edge.offset, scalers.edge.scale
+        adj = periodic_adjacency(positions, lattice, self.record.cutoff, scale, offset).float()
         numbers = np.concatenate([a.numbers for a in structures])
         x = torch.from_numpy(node_features(numbers)).view(len(structures), -1, len(self.record.node_features))
         n_nodes = torch.full((len(structures),), x.shape[1], dtype=torch.long)

@@ -1,0 +1,102 @@
+"""Self-consistent harmonic renormalisation (hiphive) on fcc Cu with EMT: cheap and real."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from thermognn.errors import ThermognnError
+from thermognn.labels import calculator_factory
+from thermognn.phonons import load_phonons
+from thermognn.phonons.amplitudes import commensurate_qpoints
+from thermognn.phonons.scph import default_cutoff, renormalize_scph, smallest_width
+
+SETTINGS = {"n_iterations": 3, "n_structures": 3, "alpha": 0.5}
+
+
+@pytest.fixture(scope="module")
+def cu_conventional(tmp_path_factory):
+    """fcc Cu (EMT), 2×2×2 supercell of the 4-atom conventional cell (32 atoms)."""
+    from ase.build import bulk
+
+    from thermognn.phonons import compute_phonons
+
+    unit = bulk("Cu", "fcc", a=3.6, cubic=True)
+    return compute_phonons(unit, calculator_factory("emt"), (2, 2, 2))
+
+
+@pytest.fixture(scope="module")
+def scph_run(cu_conventional, tmp_path_factory):
+    out = tmp_path_factory.mktemp("scph")
+    result = renormalize_scph(cu_conventional, calculator_factory("emt"), 300.0, seed=7,
+                              out_dir=out, **SETTINGS)
+    return result, out
+
+
+def _commensurate_frequencies(phonon) -> np.ndarray:
+    phonon.run_qpoints(commensurate_qpoints(phonon))
+    return np.sort(np.asarray(phonon.get_qpoints_dict()["frequencies"]).ravel())
+
+
+def test_default_cutoff_is_under_half_the_supercell_width(cu_conventional):
+    cell = np.asarray(cu_conventional.supercell.cell)
+    assert smallest_width(cell) == pytest.approx(7.2)
+    assert 3.5 < default_cutoff(cell) < 3.6  # first neighbours (2.55 Å) in, self-images out
+
+
+def test_renormalised_force_constants_are_physical(scph_run, cu_conventional):
+    result, _ = scph_run
+    fc = np.asarray(result.phonon.force_constants)
+    assert fc.shape == (32, 32, 3, 3) and np.all(np.isfinite(fc))
+    np.testing.assert_allclose(fc.sum(axis=1), 0.0, atol=1e-8)  # acoustic sum rule
+    assert len(result.history) == SETTINGS["n_iterations"]
+    assert np.all(np.isfinite(result.history)) and np.all(result.history >= 0)
+    assert result.converged == bool(result.history[-1] < result.tolerance)
+    # Cu is nearly harmonic at 300 K: real frequencies within ~20 % of the harmonic ones
+    harmonic = _commensurate_frequencies(cu_conventional)
+    renormalised = _commensurate_frequencies(result.phonon)
+    assert renormalised.min() > -0.05  # only Γ's acoustic zeros, no imaginary modes
+    optical = harmonic > 0.5
+    ratio = renormalised[optical] / harmonic[optical]
+    assert np.all(np.abs(ratio - 1.0) < 0.2), ratio
+    assert result.min_frequency_renormalized > 0
+    assert np.isnan(result.gamma_min_frequency_harmonic)  # one atom per primitive cell
+
+
+def test_saved_files_reload(scph_run):
+    result, out = scph_run
+    loaded = load_phonons(out / "phonopy_params.yaml")
+    np.testing.assert_allclose(loaded.force_constants, result.phonon.force_constants, atol=1e-10)
+    record = json.loads((out / "scph.json").read_text())
+    assert record["temperature"] == 300.0 and record["n_iterations"] == 3
+    assert record["n_structures"] == 3 and record["converged"] == result.converged
+    assert record["history"] == pytest.approx(list(result.history))
+
+
+def test_seeded_reproducibility_and_no_global_rng_leak(scph_run, cu_conventional):
+    result, _ = scph_run
+    np.random.seed(99)
+    expected_next = np.random.random()
+    np.random.seed(99)
+    again = renormalize_scph(cu_conventional, calculator_factory("emt"), 300.0, seed=7, **SETTINGS)
+    assert np.random.random() == expected_next  # caller's global RNG state restored
+    np.testing.assert_allclose(again.phonon.force_constants, result.phonon.force_constants,
+                               rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(again.history, result.history)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"temperature": -1.0}, "temperature must be > 0 K"),
+        ({"temperature": 300.0, "alpha": 0.0}, "alpha must be in"),
+        ({"temperature": 300.0, "n_iterations": 0}, "iterations must be ≥ 1"),
+        ({"temperature": 300.0, "cutoff": 4.0}, "not below half the smallest supercell width"),
+        ({"temperature": 300.0, "cutoff": 1.0}, "contains no atom pair"),
+    ],
+)
+def test_bad_settings_are_one_clear_error(cu_conventional, kwargs, message):
+    with pytest.raises(ThermognnError, match=message):
+        renormalize_scph(cu_conventional, calculator_factory("emt"), **kwargs)
