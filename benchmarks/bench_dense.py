@@ -7,6 +7,9 @@ on a collated ``Batch``; the dense path is :meth:`PaperGNN.forward_dense` on
 precomputed dense adjacency matrices (:class:`DenseGraphStore`). Same weights, same
 batch; the two are timed alternately and the median of the rounds is reported.
 
+Rates are per CPU second of this process (``time.process_time``), so a machine shared
+with other jobs does not distort them.
+
 Run with ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_dense.py``.
 """
 
@@ -66,11 +69,11 @@ def step_functions(hidden: int, graphs: list[Data]) -> dict[str, Callable[[], No
 def throughput(step: Callable[[], None], batch: int, seconds: float) -> float:
     """Graphs per second of repeated steps over about ``seconds``."""
     step()
-    count, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds or count < 2:
+    count, start = 0, time.process_time()
+    while time.process_time() - start < seconds or count < 2:
         step()
         count += 1
-    return batch * count / (time.perf_counter() - start)
+    return batch * count / (time.process_time() - start)
 
 
 def main() -> None:

@@ -7,6 +7,9 @@ comparison, the route through :func:`thermognn.graphs.build_graph` edge lists
 (``predict_graphs``). The model is freshly initialised (weights do not change the
 cost) with scalers fitted on a few graphs, as a run folder would hold them.
 
+Rates are per CPU second of this process (``time.process_time``), so a machine shared
+with other jobs does not distort them.
+
 Run with ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_predict.py``.
 """
 
@@ -54,9 +57,9 @@ def rate(function: object, cells: list[Atoms], repeat: int) -> float:
     """Best-of-``repeat`` structures per second."""
     best = float("inf")
     for _ in range(repeat):
-        start = time.perf_counter()
+        start = time.process_time()
         function(cells)  # type: ignore[operator]
-        best = min(best, time.perf_counter() - start)
+        best = min(best, time.process_time() - start)
     return len(cells) / best
 
 

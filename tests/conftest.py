@@ -48,3 +48,32 @@ def ag3sbr_phonons(tmp_path_factory):
     out = tmp_path_factory.mktemp("ag3sbr_phonons")
     unit = reference_cell("Ag3SBr", (1, 1, 1))
     return compute_phonons(unit, calculator_factory("gfn1-xtb"), (2, 2, 2), out_dir=out), out
+
+
+@pytest.fixture(scope="session")
+def tiny_ag3sbr_db(tmp_path_factory):
+    """16 GFN1-xTB-labeled 5-atom Ag3SBr configurations (phonon + random), ~10 s."""
+    from thermognn.database import StudyDatabase
+    from thermognn.labels import label_database
+    from thermognn.sampling import SamplingSpec, sample_configurations
+
+    path = tmp_path_factory.mktemp("tiny_db") / "study.db"
+    db = StudyDatabase(path, study="tiny")
+    for scheme, kw in (("phonon", {"temperature_range": (100.0, 600.0)}),
+                       ("random", {"amplitude": (0.05, 0.2)})):
+        sample_configurations(
+            db, SamplingSpec("Ag3SBr", scheme, 8, seed=5, supercell=(1, 1, 1), **kw)
+        )
+    label_database(db, workers=0)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_ag3sbr_db, tmp_path_factory):
+    """A small paper-1 model trained for a few epochs on the tiny database (band gap)."""
+    from thermognn.training import train_run
+
+    out = tmp_path_factory.mktemp("tiny_run") / "run"
+    train_run(tiny_ag3sbr_db, labels="band_gap", model="paper-1", out=out, epochs=4, patience=4,
+              batch_size=8, hparams={"hidden": 16, "lr": 1e-3}, progress=False, seed=0)
+    return out

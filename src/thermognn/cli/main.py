@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "phonons",
     "sample",
     "label",
+    "vasp",
     "dbinfo",
     "train",
     "evaluate",

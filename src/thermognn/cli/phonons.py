@@ -25,6 +25,34 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--temperature", type=float, default=300.0, help="for the amplitude table (K)")
     p.add_argument("--imaginary", default="abs", choices=("abs", "drop", "error"))
     p.add_argument("--frequency-floor", type=float, default=0.5, help="THz")
+    g = p.add_argument_group(
+        "self-consistent renormalisation (hiphive)",
+        "With --scph T, the harmonic force constants go to OUT/harmonic/ and the ones "
+        "renormalised at T K to OUT/phonopy_params.yaml (with OUT/scph.json recording "
+        "the convergence history).",
+    )
+    g.add_argument(
+        "--scph",
+        type=float,
+        default=None,
+        metavar="TEMPERATURE",
+        help="renormalise the force constants self-consistently at this T (K)",
+    )
+    g.add_argument("--scph-iterations", type=int, default=30, help="iterations (default 30)")
+    g.add_argument(
+        "--scph-structures",
+        type=int,
+        default=20,
+        help="rattled structures per iteration (default 20)",
+    )
+    g.add_argument("--scph-alpha", type=float, default=0.2, help="mixing step (default 0.2)")
+    g.add_argument(
+        "--scph-cutoff",
+        type=float,
+        default=None,
+        help="pair cutoff (Å; default just under half the supercell width)",
+    )
+    g.add_argument("--scph-seed", type=int, default=0, help="seed of the rattling (default 0)")
     add_config_option(p)
     p.set_defaults(func=run, parser=p)
 
@@ -42,20 +70,29 @@ def run(args: argparse.Namespace) -> int:
 
     resolve_config(args, args.parser, "phonons")
     console = Console(stderr=True)
+    if args.scph is not None:
+        from thermognn.phonons.scph import check_scph_settings
+
+        check_scph_settings(args.scph, args.scph_iterations, args.scph_structures, args.scph_alpha)
     unit = resolve_material(args.material, (1, 1, 1))
+    factory = calculator_factory(args.calculator)
+    harmonic_dir = Path(args.out) / "harmonic" if args.scph is not None else Path(args.out)
     with console.status(f"phonopy: displaced supercells of {unit.get_chemical_formula()}") as st:
         ph = compute_phonons(
             unit,
-            calculator_factory(args.calculator),
+            factory,
             tuple(args.supercell),
             distance=args.distance,
-            out_dir=args.out,
+            out_dir=harmonic_dir,
             progress=lambda k, n: st.update(f"phonopy: displaced supercell {k}/{n}"),
         )
+    if args.scph is not None:
+        ph = _renormalise(args, ph, factory)
     zeta = thermal_amplitudes(
         ph, args.temperature, policy=ModePolicy(args.imaginary, args.frequency_floor)
     )
-    table = Table(title=f"thermal amplitudes ζ at {args.temperature:g} K (Å)")
+    source = f", SCPH force constants at {args.scph:g} K" if args.scph is not None else ""
+    table = Table(title=f"thermal amplitudes ζ at {args.temperature:g} K (Å){source}")
     for col in ("atom", "x", "y", "z", "rms"):
         table.add_column(col)
     for sym, z in zip(ph.primitive.symbols, zeta):
@@ -63,3 +100,27 @@ def run(args: argparse.Namespace) -> int:
     Console().print(table)
     print(Path(args.out) / "phonopy_params.yaml")
     return 0
+
+
+def _renormalise(args: argparse.Namespace, ph, factory):
+    """Run the SCPH loop, print its convergence summary, return the new phonopy object."""
+    from thermognn.cli.common import progress_callback
+    from thermognn.phonons.scph import renormalize_scph
+
+    with progress_callback(f"SCPH {args.scph:g} K") as cb:
+        result = renormalize_scph(
+            ph,
+            factory,
+            args.scph,
+            n_iterations=args.scph_iterations,
+            n_structures=args.scph_structures,
+            alpha=args.scph_alpha,
+            cutoff=args.scph_cutoff,
+            seed=args.scph_seed,
+            out_dir=args.out,
+            progress=cb,
+        )
+    history = ", ".join(f"{h:.1e}" for h in result.history[-5:])
+    print(result.summary())
+    print(f"  relative parameter change, last iterations: {history}")
+    return result.phonon

@@ -56,41 +56,92 @@ def periodic_distance_sums(positions: Tensor, cells: Tensor, cutoff: float) -> t
         of atom i (the atom itself excluded, its own images included); symmetric.
         An affine edge weight a·d + b then sums to a·Σd + b·count.
     """
-    batch, n, _ = positions.shape
-    diff = positions.unsqueeze(1) - positions.unsqueeze(2)  # [B, i, j, 3] = r_j − r_i
+    batch, n = positions.shape[:2]
     inverse = torch.linalg.inv(cells)
-    frac = torch.einsum("bijc,bck->bijk", diff, inverse)
-    frac = frac - torch.round(frac)
-    wrapped = torch.einsum("bijk,bkc->bijc", frac, cells)
+    fractional = torch.bmm(positions, inverse)  # [B, n, 3]
+    frac = fractional.unsqueeze(1) - fractional.unsqueeze(2)  # [B, i, j, 3] of r_j − r_i
+    frac.sub_(torch.round(frac))
+    wrapped = torch.bmm(frac.view(batch, n * n, 3), cells).view(batch, n, n, 3)
     distance = wrapped.norm(dim=-1)
     near = (distance <= cutoff) & ~torch.eye(n, dtype=torch.bool, device=positions.device)
     sums = torch.where(near, distance, distance.new_zeros(()))
     counts = near.to(distance.dtype)
-    reach = cutoff * inverse.norm(dim=-2)  # cutoff / plane spacing, per direction [B, 3]
+    reach = cutoff * inverse.norm(dim=-2)  # cutoff / plane spacing per direction, [B, 3]
+    # Images S ≠ 0 of pairs i ≤ j only; j → i with S mirrors i → j with −S.
+    upper = torch.ones(n, n, dtype=torch.bool, device=positions.device).triu()
+    images = _nearest_images if bool((reach < 1.0).all()) else _all_images
+    pair, image_distance = images(frac, wrapped, cells, reach, cutoff, upper)
+    for total, value in ((sums, image_distance), (counts, torch.ones_like(image_distance))):
+        half = torch.zeros_like(total).view(-1).index_add_(0, pair, value).view_as(total)
+        total += half + half.transpose(1, 2) - torch.diag_embed(half.diagonal(dim1=1, dim2=2))
+    return sums, counts
+
+
+def _nearest_images(
+    frac: Tensor, wrapped: Tensor, cells: Tensor, reach: Tensor, cutoff: float, pairs: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Images S ≠ 0 within the cutoff when every plane spacing exceeds the cutoff.
+
+    Then along each direction k only the shift towards the nearer face,
+    S_k = −sign(f_k), can qualify, and only if |f_k| ≥ 1 − cutoff / w_k ("flagged");
+    a pair's candidate images are the non-empty subsets of its flagged directions.
+
+    Only pairs where ``pairs[i, j]`` is True are examined.
+
+    Returns
+    -------
+    (Tensor, Tensor)
+        Flat pair index (b·n + i)·n + j and distance of each image found.
+    """
+    n = frac.shape[1]
+    flagged = (frac.abs() >= 1.0 - reach[:, None, None, :]).view(-1, 3)
+    considered = (flagged.view(*frac.shape).any(dim=-1) & pairs).view(-1)
+    pair = considered.nonzero().squeeze(1)  # flat (b·n + i)·n + j
+    flags = flagged.index_select(0, pair)
+    toward = -torch.sign(frac.reshape(-1, 3).index_select(0, pair))
+    vector = wrapped.reshape(-1, 3).index_select(0, pair)
+    structure = torch.div(pair, n * n, rounding_mode="floor")
+    found: list[tuple[Tensor, Tensor]] = []
+    for size in (1, 2, 3):
+        for subset in itertools.combinations(range(3), size):
+            rows = flags[:, subset].all(dim=1).nonzero().squeeze(1)
+            image = vector.index_select(0, rows)
+            shift, owner = toward.index_select(0, rows), structure.index_select(0, rows)
+            for k in subset:
+                image = image + shift[:, k, None] * cells[:, k].index_select(0, owner)
+            distance = image.norm(dim=-1)
+            keep = distance <= cutoff
+            found.append((pair.index_select(0, rows)[keep], distance[keep]))
+    return torch.cat([p for p, _ in found]), torch.cat([d for _, d in found])
+
+
+def _all_images(
+    frac: Tensor, wrapped: Tensor, cells: Tensor, reach: Tensor, cutoff: float, pairs: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Images S ≠ 0 within the cutoff for any cell (small cells: many images).
+
+    Every shift with |S_k| ≤ ⌊cutoff / w_k + ½⌋ is tried, on the pairs that satisfy the
+    necessary condition |f_k + S_k| ≤ cutoff / w_k along each direction, among the
+    pairs where ``pairs[i, j]`` is True.
+
+    Returns
+    -------
+    (Tensor, Tensor)
+        Flat pair index (b·n + i)·n + j and distance of each image found.
+    """
+    n = frac.shape[1]
     ranges = [range(-m, m + 1) for m in image_range(cells, cutoff)]
-    # Necessary condition per direction: |f_k + S_k| ≤ cutoff / w_k.
-    fits = {
-        (k, s): (frac[..., k] + s).abs() <= reach[:, k, None, None]
-        for k in range(3)
-        for s in ranges[k]
-        if s
-    }
-    flat_sums, flat_counts = sums.view(-1), counts.view(-1)
+    found: list[tuple[Tensor, Tensor]] = []
     for shift in itertools.product(*ranges):
         if not any(shift):
             continue
-        masks = [fits[k, s] for k, s in enumerate(shift) if s]
-        candidates = masks[0] if len(masks) == 1 else torch.stack(masks).all(dim=0)
-        b, i, j = candidates.nonzero(as_tuple=True)
-        if len(b) == 0:
-            continue
-        offset = torch.tensor(shift, dtype=positions.dtype, device=positions.device) @ cells[b]
-        d = (wrapped[b, i, j] + offset).norm(dim=-1)
-        keep = d <= cutoff
-        index = ((b * n + i) * n + j)[keep]
-        flat_sums.index_add_(0, index, d[keep])
-        flat_counts.index_add_(0, index, torch.ones_like(d[keep]))
-    return sums, counts
+        fits = [(frac[..., k] + s).abs() <= reach[:, k, None, None] for k, s in enumerate(shift)]
+        b, i, j = (fits[0] & fits[1] & fits[2] & pairs).nonzero(as_tuple=True)
+        offset = torch.tensor(shift, dtype=frac.dtype, device=frac.device) @ cells[b]
+        distance = (wrapped[b, i, j] + offset).norm(dim=-1)
+        keep = distance <= cutoff
+        found.append((((b * n + i) * n + j)[keep], distance[keep]))
+    return torch.cat([p for p, _ in found]), torch.cat([d for _, d in found])
 
 
 def periodic_adjacency(

@@ -142,12 +142,12 @@ def seeded_global_numpy(seed: int) -> Iterator[None]:
     hiphive's phonon rattler draws from ``np.random`` directly and takes no seed; this
     makes it reproducible without leaking global state to the caller.
     """
-    state = np.random.get_state()
-    np.random.seed(seed)
+    state = np.random.get_state()  # noqa: NPY002 - hiphive draws from the legacy global RNG
+    np.random.seed(seed)  # noqa: NPY002
     try:
         yield
     finally:
-        np.random.set_state(state)
+        np.random.set_state(state)  # noqa: NPY002
 
 
 class _ProgressStream(io.TextIOBase):
@@ -222,7 +222,10 @@ def _nearest_neighbour_distance(atoms) -> float:
     return float(d[~np.eye(len(atoms), dtype=bool)].min()) if len(atoms) > 1 else np.inf
 
 
-def _check_inputs(temperature: float, n_iterations: int, n_structures: int, alpha: float) -> None:
+def check_scph_settings(
+    temperature: float, n_iterations: int, n_structures: int, alpha: float
+) -> None:
+    """Refuse bad SCPH settings with one clear error (before any force is computed)."""
     if not np.isfinite(temperature) or temperature <= 0:
         raise ThermognnError(f"SCPH temperature must be > 0 K, got {temperature}")
     if n_iterations < 1:
@@ -298,15 +301,74 @@ def renormalize_scph(
         Bad settings, a cutoff beyond half the supercell width, no pair inside the
         cutoff, or force constants missing from ``phonon``.
     """
-    from hiphive import ClusterSpace, ForceConstantPotential, ForceConstants
-    from hiphive.self_consistent_phonons import self_consistent_harmonic_model
-    from hiphive.utilities import extract_parameters
-    from phonopy import Phonopy
-
-    _check_inputs(temperature, n_iterations, n_structures, alpha)
+    check_scph_settings(temperature, n_iterations, n_structures, alpha)
     if phonon.force_constants is None:
         raise ThermognnError("SCPH needs a phonopy object with force constants")
     supercell = _to_ase(phonon.supercell)
+    cutoff = _checked_cutoff(supercell, cutoff)
+    trajectory, fc2 = _run_hiphive(
+        phonon,
+        supercell,
+        calculator_factory,
+        temperature,
+        cutoff=cutoff,
+        alpha=alpha,
+        n_iterations=n_iterations,
+        n_structures=n_structures,
+        seed=seed,
+        start_from_harmonic=start_from_harmonic,
+        quantum_statistics=quantum_statistics,
+        progress=progress,
+    )
+    renormalized = _phonopy_with(phonon, fc2)
+    history = relative_changes(trajectory)
+    low_h, gamma_h = _frequency_minima(phonon)
+    low_r, gamma_r = _frequency_minima(renormalized)
+    result = ScphResult(
+        phonon=renormalized,
+        temperature=float(temperature),
+        n_iterations=n_iterations,
+        n_structures=n_structures,
+        alpha=alpha,
+        cutoff=cutoff,
+        seed=seed,
+        history=history,
+        tolerance=tolerance,
+        converged=bool(history.size and history[-1] < tolerance),
+        parameters=np.asarray(trajectory[-1], dtype=float),
+        min_frequency_harmonic=low_h,
+        min_frequency_renormalized=low_r,
+        gamma_min_frequency_harmonic=gamma_h,
+        gamma_min_frequency_renormalized=gamma_r,
+        extra={
+            "start": "harmonic" if start_from_harmonic else "rattled",
+            "quantum_statistics": quantum_statistics,
+        },
+    )
+    (log.info if result.converged else log.warning)(result.summary())
+    if low_r < 0:
+        log.warning(
+            "SCPH force constants at %g K still have imaginary modes (%.3f THz)", temperature, low_r
+        )
+    if out_dir is not None:
+        result.out_dir = _save(result, Path(out_dir))
+    return result
+
+
+def relative_changes(trajectory: list[np.ndarray]) -> np.ndarray:
+    """``‖p_i − p_(i−1)‖ / ‖p_i‖`` for each step of a parameter trajectory."""
+    params = [np.asarray(p, dtype=float) for p in trajectory]
+    return np.array(
+        [
+            float(np.linalg.norm(params[i] - params[i - 1]))
+            / max(float(np.linalg.norm(params[i])), 1e-300)
+            for i in range(1, len(params))
+        ]
+    )
+
+
+def _checked_cutoff(supercell, cutoff: float | None) -> float:
+    """The cluster-space cutoff (Å): default, or the user's if the supercell allows it."""
     limit = 0.5 * smallest_width(supercell.cell)
     cutoff = default_cutoff(supercell.cell) if cutoff is None else float(cutoff)
     if cutoff >= limit:
@@ -320,13 +382,40 @@ def renormalize_scph(
             f"SCPH cutoff {cutoff:.3f} Å contains no atom pair (nearest neighbours at "
             f"{nearest:.3f} Å); use a larger supercell"
         )
-    stream = _ProgressStream(n_iterations, progress)
-    with _quiet_hiphive(stream):
+    return cutoff
+
+
+def _run_hiphive(
+    phonon,
+    supercell,
+    calculator_factory: Callable[[], Any],
+    temperature: float,
+    *,
+    cutoff: float,
+    alpha: float,
+    n_iterations: int,
+    n_structures: int,
+    seed: int,
+    start_from_harmonic: bool,
+    quantum_statistics: bool,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """hiphive's SCPH loop: (parameter trajectory, full FCs of ``supercell`` (N, N, 3, 3))."""
+    try:
+        from hiphive import ClusterSpace, ForceConstantPotential, ForceConstants
+        from hiphive.self_consistent_phonons import self_consistent_harmonic_model
+        from hiphive.utilities import extract_parameters
+    except ImportError:
+        raise ThermognnError(
+            "SCPH renormalisation needs hiphive (pip install 'thermognn[hiphive]')"
+        ) from None
+
+    with _quiet_hiphive(_ProgressStream(n_iterations, progress)):
         cs = ClusterSpace(_to_ase(phonon.primitive), [cutoff])
         start = None
         if start_from_harmonic:
-            harmonic = ForceConstants.from_arrays(supercell, fc2_array=_full_force_constants(phonon))
-            start = np.asarray(extract_parameters(harmonic, cs))
+            fcs = ForceConstants.from_arrays(supercell, fc2_array=_full_force_constants(phonon))
+            start = np.asarray(extract_parameters(fcs, cs))
         with seeded_global_numpy(seed):
             trajectory = self_consistent_harmonic_model(
                 supercell,
@@ -345,58 +434,28 @@ def renormalize_scph(
         progress(n_iterations, n_iterations)
     if not np.all(np.isfinite(fc2)):
         raise ThermognnError("SCPH produced non-finite force constants")
+    return list(trajectory), np.asarray(fc2)
 
-    renormalized = Phonopy(
+
+def _phonopy_with(phonon, fc2: np.ndarray):
+    """A phonopy object like ``phonon`` (same cells, same atom order) with FCs ``fc2``."""
+    from phonopy import Phonopy
+
+    new = Phonopy(
         phonon.unitcell,
         supercell_matrix=phonon.supercell_matrix,
         primitive_matrix=phonon.primitive_matrix,
     )
     if not np.allclose(
-        renormalized.supercell.scaled_positions, phonon.supercell.scaled_positions, atol=1e-8
+        new.supercell.scaled_positions, phonon.supercell.scaled_positions, atol=1e-8
     ):  # pragma: no cover - phonopy builds supercells deterministically
         raise ThermognnError("SCPH: rebuilt supercell does not match the harmonic one's atom order")
-    renormalized.force_constants = fc2
+    new.force_constants = fc2
+    return new
 
-    params = [np.asarray(p, dtype=float) for p in trajectory]
-    history = np.array(
-        [
-            np.linalg.norm(params[i] - params[i - 1]) / max(np.linalg.norm(params[i]), 1e-300)
-            for i in range(1, len(params))
-        ]
-    )
-    converged = bool(history.size and history[-1] < tolerance)
-    low_h, gamma_h = _frequency_minima(phonon)
-    low_r, gamma_r = _frequency_minima(renormalized)
-    result = ScphResult(
-        phonon=renormalized,
-        temperature=float(temperature),
-        n_iterations=n_iterations,
-        n_structures=n_structures,
-        alpha=alpha,
-        cutoff=cutoff,
-        seed=seed,
-        history=history,
-        tolerance=tolerance,
-        converged=converged,
-        parameters=params[-1],
-        min_frequency_harmonic=low_h,
-        min_frequency_renormalized=low_r,
-        gamma_min_frequency_harmonic=gamma_h,
-        gamma_min_frequency_renormalized=gamma_r,
-        extra={"start": "harmonic" if start_from_harmonic else "rattled",
-               "quantum_statistics": quantum_statistics},
-    )
-    if converged:
-        log.info(result.summary())
-    else:
-        log.warning(result.summary())
-    if low_r < 0:
-        log.warning("SCPH force constants at %g K still have imaginary modes (%.3f THz)",
-                    temperature, low_r)
-    if out_dir is not None:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        renormalized.save(out / PARAMS_FILE, settings={"force_constants": True})
-        (out / SCPH_FILE).write_text(json.dumps(result.record(), indent=2))
-        result.out_dir = out
-    return result
+
+def _save(result: ScphResult, out: Path) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    result.phonon.save(out / PARAMS_FILE, settings={"force_constants": True})
+    (out / SCPH_FILE).write_text(json.dumps(result.record(), indent=2))
+    return out

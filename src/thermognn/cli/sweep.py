@@ -1,0 +1,200 @@
+"""``thermognn sweep``: the paper's hyperparameter grid, or an Optuna search of it.
+
+Every trial trains on one fixed training split and is ranked on one fixed validation
+split; the best is reported with its test metrics. Trials run on a Dask LocalCluster
+(``--workers``) or an existing scheduler (``--scheduler``); each finished trial is
+appended to ``OUT/trials.csv`` at once, and re-running the command resumes.
+
+This module also holds the options shared by ``sweep``, ``curve`` and ``compare``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from thermognn.cli.common import add_config_option, progress_callback, resolve_config
+
+
+def split_list(value: Any, cast: Callable[[str], Any] = str) -> list[Any] | None:
+    """``"a,b"`` or a TOML list → ``[cast(a), cast(b)]``; ``None``/empty → ``None``."""
+    from thermognn.errors import ThermognnError
+
+    if value is None or value == "" or value == []:
+        return None
+    items = value if isinstance(value, list | tuple) else str(value).split(",")
+    try:
+        return [cast(str(v).strip()) for v in items if str(v).strip()]
+    except ValueError:
+        raise ThermognnError(f"cannot read {value!r} as a list of {cast.__name__}") from None
+
+
+def add_data_options(p: argparse.ArgumentParser, label: str | None = None) -> None:
+    """``--db --label --query --out --cutoff --cache-dir``."""
+    p.add_argument("--db", help="study database")
+    p.add_argument("--label", default=label, help="label to predict (energy_per_atom, band_gap, "
+                   "vbm, hydrostatic_stress)" + (f"; default {label}" if label else ""))  # fmt: skip
+    p.add_argument("--query", default="labeled=1", help="ASE selection (default: labeled=1)")
+    p.add_argument("--out", help="study folder (re-run to resume)")
+    p.add_argument("--cutoff", type=float, default=5.5, help="graph cutoff, Å")
+    p.add_argument("--cache-dir", default=None, help="graph cache folder (default: next to the db)")
+
+
+def add_training_options(p: argparse.ArgumentParser) -> None:
+    """``--epochs --patience --batch-size --seed --device``."""
+    p.add_argument("--epochs", type=int, default=300, help="maximum epochs per model")
+    p.add_argument("--patience", type=int, default=30, help="early-stopping patience (epochs)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0, help="seed of splits, selections and weights")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
+
+
+def add_cluster_options(p: argparse.ArgumentParser) -> None:
+    """``--workers --scheduler --connect-timeout``."""
+    p.add_argument("--workers", type=int, default=None,
+                   help="LocalCluster worker processes (default: one per core; 0: in this process)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="address of a running Dask scheduler (e.g. tcp://host:8786)")
+    p.add_argument("--connect-timeout", type=float, default=10.0,
+                   help="seconds to wait for --scheduler")  # fmt: skip
+
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    """``--model --lr --hidden --dropout --hparam --from-sweep`` (curve, compare)."""
+    p.add_argument("--model", default="paper-1", help="architecture (paper-1 … paper-6, schnet, cgcnn)")
+    p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-3)")
+    p.add_argument("--hidden", type=int, default=None, help="hidden channels")
+    p.add_argument("--dropout", type=float, default=None, help="dropout probability")
+    p.add_argument("--hparam", action="append", default=[], metavar="KEY=VALUE",
+                   help="any other model hyperparameter (repeatable)")
+    p.add_argument("--from-sweep", default=None, metavar="DIR",
+                   help="use the best model and hyperparameters of a finished sweep folder")
+
+
+def model_and_hparams(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    """The architecture and hyperparameters from ``--from-sweep`` and the model options."""
+    from thermognn.cli.train import parse_hparams
+    from thermognn.studies import best_hparams
+
+    model, hparams = args.model, {}
+    if args.from_sweep:
+        model, hparams = best_hparams(args.from_sweep)
+    return model, {**hparams, **parse_hparams(args)}
+
+
+def require(args: argparse.Namespace, options: Sequence[str]) -> None:
+    """Options needed on the command line or in ``--config``."""
+    from thermognn.errors import ThermognnError
+
+    for option in options:
+        if getattr(args, option) in (None, ""):
+            flag = option.replace("_", "-")
+            raise ThermognnError(f"--{flag} is required (on the command line or in --config)")
+
+
+def common_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """Keyword arguments every study function takes, from the shared options."""
+    return {
+        "label": args.label, "out": args.out, "query": args.query or None,
+        "epochs": args.epochs, "patience": args.patience, "batch_size": args.batch_size,
+        "seed": args.seed, "device": args.device, "workers": args.workers,
+        "scheduler": args.scheduler, "connect_timeout": args.connect_timeout,
+        "cutoff": args.cutoff, "cache_dir": args.cache_dir,
+    }  # fmt: skip
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "sweep",
+        help="hyperparameter sweep: the paper's 480-model grid or an Optuna search, on Dask",
+        description="Train every model of a hyperparameter grid (paper-1…6 × lr × hidden × "
+        "dropout; --grid paper is the paper's 480) or an Optuna search of the same space, on "
+        "one fixed split; rank on validation MAE; write trials.csv, best/, violins.png. "
+        "Re-run to resume.",
+    )
+    add_data_options(p)
+    p.add_argument("--grid", default="paper", help="base grid: paper (480) or small (16)")
+    p.add_argument("--models", default=None, help="architectures, comma list (sub-grid)")
+    p.add_argument("--lr", default=None, help="learning rates, comma list (sub-grid)")
+    p.add_argument("--hidden", default=None, help="hidden channels, comma list (sub-grid)")
+    p.add_argument("--dropout", default=None, help="dropout probabilities, comma list (sub-grid)")
+    p.add_argument("--search", default="grid", choices=("grid", "optuna"),
+                   help="every grid point, or an Optuna TPE search of the same space")
+    p.add_argument("--trials", type=int, default=50, help="Optuna: trials in the study")
+    p.add_argument("--pruner", default="median", choices=("median", "sha", "none"),
+                   help="Optuna: median or successive-halving pruning on validation loss")
+    p.add_argument("--storage", default=None,
+                   help="Optuna: storage file or URL shared by machines (default OUT/optuna.log)")
+    p.add_argument("--study-name", default="thermognn-sweep", help="Optuna study name")
+    p.add_argument("--epoch-budget", type=int, default=None,
+                   help="Optuna: stop asking for trials after this many epochs in total")
+    add_training_options(p)
+    add_cluster_options(p)
+    p.add_argument("--keep", default="best", choices=("best", "all", "none"),
+                   help="run folders kept: the best trial's (OUT/best), all, or none")
+    p.add_argument("--retry-failed", action="store_true", help="grid: re-run failed trials")
+    p.add_argument("--no-plots", action="store_true", help="skip the violin plots")
+    add_config_option(p)
+    p.set_defaults(func=run, parser=p)
+
+
+def space_from_args(args: argparse.Namespace) -> Any:
+    """The grid: ``--grid`` restricted by ``--models/--lr/--hidden/--dropout``."""
+    from thermognn.studies.space import named_grid
+
+    return named_grid(args.grid).restrict(
+        models=split_list(args.models),
+        lr=split_list(args.lr, float),
+        hidden=split_list(args.hidden, int),
+        dropout=split_list(args.dropout, float),
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    resolve_config(args, args.parser, "sweep")
+    require(args, ("db", "label", "out"))
+    space = space_from_args(args)
+    kwargs = {**common_kwargs(args), "keep": args.keep, "plots": not args.no_plots}
+    if args.search == "optuna":
+        import optuna
+
+        from thermognn.studies import run_search
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        with progress_callback(f"optuna search ({args.pruner} pruning)") as update:
+            result = run_search(
+                args.db, space=space, trials=args.trials, pruner=args.pruner,
+                storage=args.storage, study_name=args.study_name,
+                epoch_budget=args.epoch_budget, progress=update, **kwargs,
+            )  # fmt: skip
+    else:
+        from thermognn.studies import run_sweep
+
+        with progress_callback(f"grid sweep ({space.size} trials)") as update:
+            result = run_sweep(args.db, grid=space, retry_failed=args.retry_failed,
+                               progress=update, **kwargs)  # fmt: skip
+    print_sweep(result)
+    return 0
+
+
+def print_sweep(result: Any) -> None:
+    """Counts, the best trial and the files written."""
+    from rich.console import Console
+
+    console = Console()
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(result.status_counts.items()))
+    console.print(f"{result.out}: {len(result.rows)} trials ({counts}); {result.ran} run now, "
+                  f"{result.skipped} already recorded; {result.total_epochs} epochs in all")  # fmt: skip
+    best = result.best
+    if best is None:
+        console.print("no trial finished cleanly; see trials.csv")
+        return
+    console.print(
+        f"best: {best['trial']} (lr {best['lr']}, hidden {best['hidden']}, dropout "
+        f"{best['dropout']}): val MAE {best['val_mae']}, R² {best['val_r2']}; "
+        f"test MAE {best['test_mae']}, RMSE {best['test_rmse']}, R² {best['test_r2']}"
+    )
+    console.print(f"files: trials.csv, best.json, summary.json, split.json"
+                  + (", best/" if (result.out / "best").is_dir() else "")
+                  + "".join(f", {f.name}" for f in result.figures))  # fmt: skip

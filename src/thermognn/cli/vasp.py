@@ -1,0 +1,152 @@
+"""``thermognn vasp export|import``: DFT labels through VASP run folders and a SLURM array."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _mesh(text: str) -> tuple[int, int, int]:
+    """``"6"`` or ``"6,6,4"`` → a k-point mesh."""
+    try:
+        parts = [int(p) for p in text.replace("x", ",").split(",") if p.strip()]
+    except ValueError:
+        parts = []
+    if len(parts) == 1:
+        parts *= 3
+    if len(parts) != 3 or min(parts) < 1:
+        raise argparse.ArgumentTypeError(f"--kpoints: expected N or N,N,N ≥ 1, got {text!r}")
+    return (parts[0], parts[1], parts[2])
+
+
+def _resolve_config(args: argparse.Namespace, parser: argparse.ArgumentParser, action: str) -> None:
+    """Options from ``[vasp.<action>]`` of a study file (command line wins)."""
+    if not getattr(args, "config", None):
+        return
+    from thermognn.cli.common import apply_config_section, load_toml
+
+    section = load_toml(args.config).get("vasp", {}).get(action, {})
+    defaults = {a.dest: a.default for a in parser._actions}
+    apply_config_section(args, defaults, section, f"{args.config} [vasp.{action}]")
+
+
+def _config_option(parser: argparse.ArgumentParser, action: str) -> None:
+    parser.add_argument(
+        "--config", metavar="TOML", help=f"study file; options are read from its [vasp.{action}]"
+    )
+
+
+def _pairs(value: object) -> list[tuple[str, object]]:
+    """KEY=VALUE pairs from the command line (list) or a TOML table (dict)."""
+    return list(value.items()) if isinstance(value, dict) else list(value)  # type: ignore[call-overload]
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key.strip(), value.strip()
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "vasp",
+        help="export VASP run folders for unlabeled rows; import finished vasprun.xml",
+        description="Production DFT labels: 'export' writes one VASP single-point folder per "
+        "unlabeled row (POSCAR, INCAR, KPOINTS, POTCAR recipe) plus a SLURM job-array script; "
+        "'import' reads the finished vasprun.xml files back into the study database.",
+    )
+    vsub = p.add_subparsers(dest="vasp_command", metavar="ACTION", required=True)
+
+    e = vsub.add_parser("export", help="write one VASP folder per unlabeled row + submit.slurm")
+    e.add_argument("--db", required=True)
+    e.add_argument("--study", default=None, help="study name the database must carry")
+    e.add_argument("--out", required=True, help="export folder")
+    e.add_argument("--query", default=None, help="ASE selection, e.g. 'scheme=phonon'")
+    e.add_argument("--retry-failed", action="store_true", help="also rows that failed before")
+    e.add_argument("--encut", type=float, default=None, help="plane-wave cutoff (eV; default 700)")
+    e.add_argument(
+        "--kpoints",
+        type=_mesh,
+        default=None,
+        help="Γ-centred mesh N,N,N (default ceil(12/n) per supercell repetition n)",
+    )
+    e.add_argument(
+        "--incar",
+        type=_key_value,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra/overriding INCAR tag (repeatable); KEY= removes a default",
+    )
+    e.add_argument(
+        "--potcar",
+        type=_key_value,
+        action="append",
+        default=[],
+        metavar="EL=NAME",
+        help="POTCAR for a species, e.g. Ag=Ag_pv (repeatable)",
+    )
+    e.add_argument("--time", default=None, help="SLURM --time per task (default 04:00:00)")
+    e.add_argument("--ntasks-per-node", default=None, help="SLURM MPI ranks (default 32)")
+    e.add_argument("--vasp-command", default="srun vasp_std", help="how a task runs VASP")
+    _config_option(e, "export")
+    e.set_defaults(func=run_export, parser=e)
+
+    i = vsub.add_parser("import", help="label rows from the finished vasprun.xml files")
+    i.add_argument("--db", required=True)
+    i.add_argument("--study", default=None, help="study name the database must carry")
+    i.add_argument("--dir", required=True, help="export folder, or one row-<id> folder")
+    i.add_argument("--labeler-name", default="vasp-pbesol", help="stored as the rows' labeler")
+    i.add_argument("--overwrite", action="store_true", help="re-label rows labeled already")
+    _config_option(i, "import")
+    i.set_defaults(func=run_import, parser=i)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from thermognn.database import StudyDatabase
+    from thermognn.labels.vasp import export_vasp
+
+    _resolve_config(args, args.parser, "export")
+    incar: dict[str, object] = {k: (v if v != "" else None) for k, v in _pairs(args.incar)}
+    if args.encut is not None:
+        incar["ENCUT"] = f"{args.encut:g}"
+    slurm = {
+        k: v
+        for k, v in (("time", args.time), ("ntasks-per-node", args.ntasks_per_node))
+        if v is not None
+    }
+    db = StudyDatabase(args.db, study=args.study, create=False)
+    folders = export_vasp(
+        db,
+        args.out,
+        query=args.query,
+        incar=incar,
+        kpoints=tuple(args.kpoints) if args.kpoints else None,
+        potcar_map={k: str(v) for k, v in _pairs(args.potcar)},
+        retry_failed=args.retry_failed,
+        slurm=slurm,
+        vasp_command=args.vasp_command,
+    )
+    out = Path(args.out)
+    if folders:
+        print(f"{len(folders)} VASP folders in {out}; submit with: cd {out} && sbatch submit.slurm")
+    else:
+        print(f"no unlabeled rows to export ({out}/folders.txt is empty)")
+    return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from thermognn.database import StudyDatabase
+    from thermognn.labels.vasp import import_vasp
+
+    _resolve_config(args, args.parser, "import")
+    db = StudyDatabase(args.db, study=args.study, create=False)
+    summary = import_vasp(db, args.dir, labeler_name=args.labeler_name, overwrite=args.overwrite)
+    print(summary)
+    for row_id, message in list(summary.failed.items())[:10]:
+        print(f"  row {row_id}: {message}")
+    for row_id, folder in list(summary.missing.items())[:10]:
+        print(f"  row {row_id}: no vasprun.xml in {folder}")
+    return 0

@@ -1,0 +1,442 @@
+"""A sample-efficient search of the sweep's space with Optuna (TPE + pruning) on Dask.
+
+:func:`run_search` samples the same categorical space as the grid
+(:class:`~thermognn.studies.space.SearchSpace`) with a seeded TPE sampler and stops
+unpromising trials early with a median or successive-halving pruner fed by each
+epoch's validation loss. It shares the grid's folder layout, fixed split and
+``trials.csv`` format (:mod:`thermognn.studies.trials`); trial ids are
+``optuna-NNNN`` (the Optuna trial number).
+
+Design: the client asks Optuna for each trial as a worker frees up (so TPE sees every
+finished trial), the worker reports each epoch's validation loss to the *shared*
+storage through :class:`OptunaReporter` and stops when the pruner says so, and the
+client records the outcome (``trials.csv`` first, the full row also as a trial user
+attribute) and tells Optuna. The storage is a journal file ``OUT/optuna.log`` by
+default — an interrupted search resumes from it — or any Optuna storage URL
+(``postgresql://…``) shared by several machines, each running ``thermognn sweep
+--search optuna`` with its own ``--out``. Trials this folder left running when it was
+killed are marked failed (interrupted) on resume and do not count.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import socket
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from thermognn.errors import ThermognnError
+from thermognn.studies.jobs import (
+    DatasetRef,
+    StopTraining,
+    TrainJob,
+    TrainOutcome,
+    crashed,
+    train_job,
+)
+from thermognn.studies.records import as_float, normalise
+from thermognn.studies.space import PAPER_GRID, SearchSpace, TrialPoint
+from thermognn.studies.tasks import ClusterSpec, TaskPool
+from thermognn.studies.trials import SweepResult, TrainSettings, TrialStudy, best_row
+
+logger = logging.getLogger(__name__)
+
+#: Pruners accepted by ``pruner``.
+PRUNERS = ("median", "sha", "none")
+
+#: Study user attribute holding what the study is about (checked on every resume).
+IDENTITY_ATTR = "thermognn_study"
+
+_SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+
+
+@dataclass(frozen=True)
+class PrunerSpec:
+    """A picklable description of the pruner (workers rebuild it).
+
+    Attributes
+    ----------
+    kind
+        ``median`` (median of earlier trials at the same epoch, after a warm-up of a
+        tenth of the epochs), ``sha`` (asynchronous successive halving, reduction
+        factor 3) or ``none``.
+    epochs
+        Maximum epochs of a trial (sets the median pruner's warm-up).
+    startup_trials
+        Trials never pruned by the median pruner while fewer have finished.
+    """
+
+    kind: str = "median"
+    epochs: int = 300
+    startup_trials: int = 5
+
+    def __post_init__(self) -> None:
+        if self.kind not in PRUNERS:
+            raise ThermognnError(f"pruner must be one of {', '.join(PRUNERS)}, got {self.kind!r}")
+
+    def build(self) -> Any:
+        """The Optuna pruner."""
+        import optuna
+
+        if self.kind == "median":
+            return optuna.pruners.MedianPruner(
+                n_startup_trials=self.startup_trials, n_warmup_steps=max(1, self.epochs // 10)
+            )
+        if self.kind == "sha":
+            return optuna.pruners.SuccessiveHalvingPruner(min_resource="auto", reduction_factor=3)
+        return optuna.pruners.NopPruner()
+
+
+def storage_spec(storage: str | Path | None, out: Path) -> str:
+    """The storage as a string workers can open: a URL, or an absolute file path."""
+    if storage is None:
+        return str((out / "optuna.log").resolve())
+    text = str(storage)
+    return text if "://" in text else str(Path(text).resolve())
+
+
+def open_storage(spec: str) -> Any:
+    """An Optuna storage: a URL, an SQLite file (``.db``/``.sqlite``) or a journal file."""
+    import optuna
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    try:
+        if "://" in spec:
+            return optuna.storages.get_storage(spec)
+        path = Path(spec)
+        if not path.parent.is_dir():
+            raise ThermognnError(f"Optuna storage {spec}: folder {path.parent} does not exist")
+        if path.suffix in _SQLITE_SUFFIXES:
+            return optuna.storages.RDBStorage(f"sqlite:///{path}")
+        return JournalStorage(JournalFileBackend(str(path)))
+    except ThermognnError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - driver/URL errors of many kinds
+        raise ThermognnError(f"Optuna storage {spec}: cannot open ({type(exc).__name__}: {exc})") from None
+
+
+def open_study(
+    spec: str,
+    study_name: str,
+    identity: Mapping[str, Any],
+    *,
+    seed: int,
+    pruner: PrunerSpec,
+    startup_trials: int = 10,
+) -> Any:
+    """Create or resume the Optuna study, refusing one made for another study.
+
+    Parameters
+    ----------
+    spec
+        Storage (see :func:`open_storage`).
+    study_name
+        Optuna study name.
+    identity
+        What the study is about (label, data split, space, training settings); a
+        study of the same name must have been created with the same identity.
+    seed
+        Seed of the TPE sampler.
+    pruner
+        The pruner.
+    startup_trials
+        Random trials before TPE starts modelling.
+    """
+    import optuna
+
+    storage = open_storage(spec)
+    sampler = optuna.samplers.TPESampler(
+        seed=seed, n_startup_trials=startup_trials, constant_liar=True
+    )
+    study = optuna.create_study(
+        storage=storage, study_name=study_name, sampler=sampler, pruner=pruner.build(),
+        direction="minimize", load_if_exists=True,
+    )  # fmt: skip
+    wanted = normalise(dict(identity))
+    found = study.user_attrs.get(IDENTITY_ATTR)
+    if found is None and study.trials:
+        raise ThermognnError(
+            f"Optuna storage {spec}: study {study_name!r} was not made by thermognn; "
+            "choose another --storage or --study-name"
+        )
+    if found is None:
+        study.set_user_attr(IDENTITY_ATTR, wanted)
+    elif normalise(found) != wanted:
+        differ = sorted(k for k in set(found) | set(wanted) if found.get(k) != wanted.get(k))
+        details = "; ".join(f"{k}: {found.get(k)!r} there, {wanted.get(k)!r} here" for k in differ[:3])
+        raise ThermognnError(
+            f"Optuna storage {spec}: study {study_name!r} belongs to another study ({details}); "
+            "choose another --storage or --study-name"
+        )
+    return study
+
+
+class OptunaReporter:
+    """Epoch hook run on the worker: report the validation loss, stop when pruned.
+
+    Parameters
+    ----------
+    storage
+        Storage spec (opened lazily on the worker).
+    study_name
+        Optuna study name.
+    trial_id
+        Storage id of the trial (``trial._trial_id``).
+    pruner
+        The study's pruner.
+    """
+
+    def __init__(self, storage: str, study_name: str, trial_id: int, pruner: PrunerSpec) -> None:
+        self.storage, self.study_name, self.trial_id, self.pruner = (
+            storage, study_name, trial_id, pruner,
+        )  # fmt: skip
+        self._trial: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_trial": None}
+
+    def __call__(self, log: Any) -> None:
+        """Report ``log.val_loss`` at step ``log.epoch``; raise :class:`StopTraining` if pruned."""
+        import optuna
+
+        if self._trial is None:
+            study = optuna.load_study(
+                study_name=self.study_name, storage=open_storage(self.storage),
+                pruner=self.pruner.build(),
+            )  # fmt: skip
+            self._trial = optuna.trial.Trial(study, self.trial_id)
+        if not math.isfinite(log.val_loss):
+            return
+        self._trial.report(float(log.val_loss), int(log.epoch))
+        if self._trial.should_prune():
+            raise StopTraining("pruned", int(log.epoch), f"pruned at epoch {log.epoch}")
+
+
+def run_search(
+    db: Any,
+    *,
+    label: str,
+    out: str | Path,
+    query: Mapping[str, Any] | str | None = "labeled=1",
+    space: SearchSpace = PAPER_GRID,
+    trials: int = 50,
+    pruner: str = "median",
+    storage: str | Path | None = None,
+    study_name: str = "thermognn-sweep",
+    epoch_budget: int | None = None,
+    startup_trials: int = 10,
+    epochs: int = 300,
+    patience: int = 30,
+    batch_size: int = 64,
+    seed: int = 0,
+    split: Sequence[float] = (0.7, 0.15, 0.15),
+    device: str = "cpu",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    connect_timeout: float = 10.0,
+    keep: str = "best",
+    cutoff: float = 5.5,
+    cache_dir: str | Path | None = None,
+    plots: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> SweepResult:
+    """Search ``space`` with Optuna (TPE + pruning); rank on validation MAE.
+
+    Parameters
+    ----------
+    db, label, out, query
+        As :func:`~thermognn.studies.run_sweep`.
+    space
+        The categorical space (the grid's choices).
+    trials
+        Trials in the whole study (all machines; resumed ones count).
+    pruner
+        ``median``, ``sha`` (successive halving) or ``none``.
+    storage
+        Optuna storage: a file (journal; SQLite for ``.db``/``.sqlite``) or a URL;
+        default ``out/optuna.log``.
+    study_name
+        Optuna study name; one storage can hold several (one per label, say).
+    epoch_budget
+        Stop asking for trials once this folder's trials used this many epochs; each
+        new trial is capped at the epochs left (in parallel, trials in flight may
+        overshoot the budget).
+    startup_trials
+        Random trials before TPE models the space.
+    epochs, patience, batch_size, seed, split, device
+        Training settings (``seed`` also seeds the sampler).
+    workers, scheduler, connect_timeout, keep, cutoff, cache_dir, plots, progress
+        As :func:`~thermognn.studies.run_sweep`.
+
+    Returns
+    -------
+    SweepResult
+        This folder's trials, the best one, and how many ran now.
+    """
+    if trials < 1:
+        raise ThermognnError(f"trials must be ≥ 1, got {trials}")
+    out = Path(out)
+    data = DatasetRef.of(db, label, query, cutoff, cache_dir)
+    train = TrainSettings(epochs, patience, batch_size, seed, device)
+    spec = storage_spec(storage, out)
+    prune = PrunerSpec(pruner, epochs)
+    settings = {"space": space.to_dict(), "pruner": pruner, "storage": spec, "study_name": study_name}
+    study = TrialStudy(data, out, kind="optuna", train=train, fractions=split, keep=keep,
+                       settings=settings)  # fmt: skip
+    identity = {"label": label, "query": data.describe()["query"], "split": study.split_digest,
+                "space": space.to_dict(), **train.recorded()}  # fmt: skip
+    optuna_study = open_study(spec, study_name, identity, seed=seed, pruner=prune,
+                              startup_trials=startup_trials)  # fmt: skip
+    owner = f"{socket.gethostname()}:{out.resolve()}"
+    _reconcile(optuna_study, study, owner)
+    search = _Search(optuna_study, study, space, owner, spec, prune, trials, epoch_budget)
+    skipped = len(study.table.rows())
+    with TaskPool(ClusterSpec(workers, scheduler, connect_timeout)) as pool:
+        outcomes = pool.imap_unordered(
+            train_job, search.asks(), window=pool.n_workers, on_error=crashed
+        )
+        for job, outcome in outcomes:
+            search.record(job, outcome)
+            if progress is not None:
+                progress(search.counted(), trials)
+    return study.finish(ran=search.ran, skipped=skipped, plots=plots)
+
+
+class _Search:
+    """Client side of a search: asks trials, records and tells outcomes."""
+
+    def __init__(
+        self,
+        optuna_study: Any,
+        study: TrialStudy,
+        space: SearchSpace,
+        owner: str,
+        storage: str,
+        pruner: PrunerSpec,
+        trials: int,
+        epoch_budget: int | None,
+    ) -> None:
+        import optuna
+
+        self.optuna_study, self.study, self.owner = optuna_study, study, owner
+        self.storage, self.pruner, self.trials, self.budget = storage, pruner, trials, epoch_budget
+        self.distributions = {
+            "model": optuna.distributions.CategoricalDistribution(list(space.models)),
+            "lr": optuna.distributions.CategoricalDistribution(list(space.lr)),
+            "hidden": optuna.distributions.CategoricalDistribution(list(space.hidden)),
+            "dropout": optuna.distributions.CategoricalDistribution(list(space.dropout)),
+        }
+        self.asked: dict[str, Any] = {}
+        self.ran = 0
+        self.used = sum(int(as_float(r["epochs_run"]) or 0) for r in study.table.rows())
+
+    def counted(self) -> int:
+        """Trials of the study that count towards ``trials`` (interrupted ones do not)."""
+        return sum(1 for t in self.optuna_study.get_trials(deepcopy=False) if not _interrupted(t))
+
+    def asks(self) -> Iterator[TrainJob]:
+        """Ask Optuna for trials while the study and the epoch budget have room."""
+        while self.counted() < self.trials:
+            left = None if self.budget is None else self.budget - self.used
+            if left is not None and left <= 0:
+                logger.info("epoch budget %d used up (%d epochs)", self.budget, self.used)
+                return
+            trial = self.optuna_study.ask(self.distributions)
+            trial.set_user_attr("owner", self.owner)
+            key = f"optuna-{trial.number:04d}"
+            point = TrialPoint(**trial.params)
+            twin = self._twin(trial)
+            if twin is not None:
+                self._record_duplicate(trial, point, twin)
+                continue
+            self.asked[key] = trial
+            hook = OptunaReporter(self.storage, self.optuna_study.study_name, trial._trial_id,
+                                  self.pruner)  # fmt: skip
+            epochs = min(left, self.study.train.epochs) if left is not None else None
+            yield self.study.job(point, key=key, epochs=epochs, on_epoch=hook)
+
+    def _twin(self, trial: Any) -> Any:
+        """A finished (complete or pruned) trial with the same parameters, if any."""
+        import optuna
+
+        done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+        for other in self.optuna_study.get_trials(deepcopy=False, states=done):
+            if other.params == trial.params:
+                return other
+        return None
+
+    def _record_duplicate(self, trial: Any, point: TrialPoint, twin: Any) -> None:
+        """Answer a repeated point from its twin (same split and seed: same model)."""
+        import optuna
+
+        key = f"optuna-{trial.number:04d}"
+        outcome = TrainOutcome(key, "duplicate", stop_reason=f"duplicate of optuna-{twin.number:04d}")
+        job = self.study.job(point, key=key)
+        trial.set_user_attr("row", self.study.row(job, outcome))
+        self.study.record(job, outcome)
+        if twin.state == optuna.trial.TrialState.COMPLETE:
+            self.optuna_study.tell(trial.number, twin.value)
+        else:
+            self.optuna_study.tell(trial.number, state=optuna.trial.TrialState.PRUNED)
+        logger.info("trial %s repeats optuna-%04d; not trained again", key, twin.number)
+
+    def record(self, job: TrainJob, outcome: Any) -> None:
+        """Keep the row on the trial, write it to ``trials.csv``, then tell Optuna."""
+        trial = self.asked.pop(job.key)
+        row = self.study.row(job, outcome)
+        trial.set_user_attr("row", row)
+        self.study.record(job, outcome)
+        self.used += outcome.epochs_run
+        self.ran += 1
+        _tell(self.optuna_study, trial.number, row)
+
+
+def _tell(optuna_study: Any, number: int, row: Mapping[str, str]) -> None:
+    """Tell Optuna a trial's outcome from its row: the validation MAE, pruned or failed."""
+    import optuna
+
+    value = as_float(row["val_mae"])
+    if row["status"] == "pruned":
+        optuna_study.tell(number, state=optuna.trial.TrialState.PRUNED)
+    elif row["status"] in ("ok", "diverged") and math.isfinite(value):
+        optuna_study.tell(number, value)
+    else:
+        optuna_study.tell(number, state=optuna.trial.TrialState.FAIL)
+
+
+def _interrupted(trial: Any) -> bool:
+    return bool(trial.user_attrs.get("interrupted"))
+
+
+def _reconcile(optuna_study: Any, study: TrialStudy, owner: str) -> None:
+    """Bring the storage and ``trials.csv`` of this folder back in step after a kill.
+
+    A trial's row is stored on the trial before it is written to ``trials.csv`` and
+    before Optuna is told. So a trial of this folder with a row but missing from the
+    table gets its row appended; one still running with a row is told its outcome;
+    one running without a row was interrupted mid-training and is marked failed
+    (``interrupted``; it does not count towards the number of trials).
+    """
+    import optuna
+
+    recorded = study.recorded()
+    for trial in optuna_study.get_trials(deepcopy=False):
+        if trial.user_attrs.get("owner") != owner:
+            continue
+        key = f"optuna-{trial.number:04d}"
+        row = trial.user_attrs.get("row")
+        if row is not None and key not in recorded:
+            study.table.append(row)
+            logger.info("trial %s restored to trials.csv from the Optuna storage", key)
+        if trial.state != optuna.trial.TrialState.RUNNING:
+            continue
+        if row is not None:
+            _tell(optuna_study, trial.number, row)
+        else:
+            optuna.trial.Trial(optuna_study, trial._trial_id).set_user_attr("interrupted", True)
+            optuna_study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+            logger.warning("trial %s was interrupted; marked failed", key)
+    study.best = best_row(study.table.rows())
