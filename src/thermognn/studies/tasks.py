@@ -195,6 +195,7 @@ def open_client(spec: ClusterSpec) -> tuple[Any, Any]:
         threads_per_worker=1,
         processes=True,
         dashboard_address=None,
+        scheduler_kwargs={"dashboard": False},
         env=WORKER_ENV,
         silence_logs=logging.ERROR,
     )
