@@ -70,8 +70,8 @@ def periodic_distance_sums(positions: Tensor, cells: Tensor, cutoff: float) -> t
     # Images S ≠ 0 of pairs i ≤ j only; j → i with S mirrors i → j with −S.
     upper = torch.ones(n, n, dtype=torch.bool, device=positions.device).triu()
     images = _nearest_images if bool((reach < 1.0).all()) else _all_images
-    pair, image_distance = images(frac, wrapped, cells, reach, cutoff, upper)
-    for total, value in ((sums, image_distance), (counts, torch.ones_like(image_distance))):
+    pair, image_distance, image_count = images(frac, wrapped, cells, reach, cutoff, upper)
+    for total, value in ((sums, image_distance), (counts, image_count)):
         half = torch.zeros_like(total).view(-1).index_add_(0, pair, value).view_as(total)
         total += half + half.transpose(1, 2) - torch.diag_embed(half.diagonal(dim1=1, dim2=2))
     return sums, counts
@@ -79,7 +79,7 @@ def periodic_distance_sums(positions: Tensor, cells: Tensor, cutoff: float) -> t
 
 def _nearest_images(
     frac: Tensor, wrapped: Tensor, cells: Tensor, reach: Tensor, cutoff: float, pairs: Tensor
-) -> tuple[Tensor, Tensor]:
+) -> tuple[Tensor, Tensor, Tensor]:
     """Images S ≠ 0 within the cutoff when every plane spacing exceeds the cutoff.
 
     Then along each direction k only the shift towards the nearer face,
@@ -90,8 +90,9 @@ def _nearest_images(
 
     Returns
     -------
-    (Tensor, Tensor)
-        Flat pair index (b·n + i)·n + j and distance of each image found.
+    (Tensor, Tensor, Tensor)
+        Per candidate image: flat pair index (b·n + i)·n + j, its distance if within
+        the cutoff (else 0) and 1 if within the cutoff (else 0).
     """
     n = frac.shape[1]
     flagged = (frac.abs() >= 1.0 - reach[:, None, None, :]).view(-1, 3)
@@ -110,14 +111,14 @@ def _nearest_images(
             for k in subset:
                 image = image + shift[:, k, None] * cells[:, k].index_select(0, owner)
             distance = image.norm(dim=-1)
-            keep = distance <= cutoff
-            found.append((pair.index_select(0, rows)[keep], distance[keep]))
-    return torch.cat([p for p, _ in found]), torch.cat([d for _, d in found])
+            keep = (distance <= cutoff).to(distance.dtype)
+            found.append((pair.index_select(0, rows), distance * keep, keep))
+    return tuple(torch.cat(parts) for parts in zip(*found, strict=True))  # type: ignore[return-value]
 
 
 def _all_images(
     frac: Tensor, wrapped: Tensor, cells: Tensor, reach: Tensor, cutoff: float, pairs: Tensor
-) -> tuple[Tensor, Tensor]:
+) -> tuple[Tensor, Tensor, Tensor]:
     """Images S ≠ 0 within the cutoff for any cell (small cells: many images).
 
     Every shift with |S_k| ≤ ⌊cutoff / w_k + ½⌋ is tried, on the pairs that satisfy the
@@ -126,8 +127,9 @@ def _all_images(
 
     Returns
     -------
-    (Tensor, Tensor)
-        Flat pair index (b·n + i)·n + j and distance of each image found.
+    (Tensor, Tensor, Tensor)
+        Per candidate image: flat pair index (b·n + i)·n + j, its distance if within
+        the cutoff (else 0) and 1 if within the cutoff (else 0).
     """
     n = frac.shape[1]
     ranges = [range(-m, m + 1) for m in image_range(cells, cutoff)]
@@ -139,9 +141,9 @@ def _all_images(
         b, i, j = (fits[0] & fits[1] & fits[2] & pairs).nonzero(as_tuple=True)
         offset = torch.tensor(shift, dtype=frac.dtype, device=frac.device) @ cells[b]
         distance = (wrapped[b, i, j] + offset).norm(dim=-1)
-        keep = distance <= cutoff
-        found.append((((b * n + i) * n + j)[keep], distance[keep]))
-    return torch.cat([p for p, _ in found]), torch.cat([d for _, d in found])
+        keep = (distance <= cutoff).to(distance.dtype)
+        found.append(((b * n + i) * n + j, distance * keep, keep))
+    return tuple(torch.cat(parts) for parts in zip(*found, strict=True))  # type: ignore[return-value]
 
 
 def periodic_adjacency(

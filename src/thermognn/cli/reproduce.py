@@ -1,0 +1,36 @@
+"""``thermognn reproduce``: the paper's whole study on the bundled data set."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "reproduce",
+        help="run the paper's study on the bundled data set and write the report",
+        description="Sweep, best models for the four labels, phonon-vs-random learning "
+        "curves, MD comparison, explanations, E_g(T) and an HTML report. Resumable: "
+        "finished stages are kept.",
+    )
+    p.add_argument("--out", default="runs/reproduce", help="run folder")
+    p.add_argument("--preset", default="quick", help="quick (default), paper, smoke")
+    p.add_argument("--db", default=None, help="use this study database instead of the bundled one")
+    p.add_argument("--relabel", action="store_true", help="rebuild the data set from scratch")
+    p.add_argument("--workers", type=int, default=None, help="Dask workers (default: cores)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from thermognn.cli.common import progress_callback
+    from thermognn.paper.reproduce import reproduce
+
+    console = Console(stderr=True)
+    with progress_callback("reproduce") as cb:
+        path = reproduce(args.out, preset=args.preset, db=args.db, relabel=args.relabel,
+                         workers=args.workers, status=lambda m: console.print(m, style="bold"),
+                         progress=cb)
+    print(path)
+    return 0
