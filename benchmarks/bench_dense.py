@@ -19,6 +19,7 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
+from typing import cast
 
 import numpy as np
 import torch
@@ -26,7 +27,9 @@ from torch_geometric.data import Batch, Data
 
 from thermognn.graphs import build_graph
 from thermognn.models import DenseGraphStore, get_model
+from thermognn.models.paper import PaperGNN
 from thermognn.structures import reference_cell
+from thermognn.training.loop import make_optimizer
 
 
 def study_graphs(n: int, seed: int = 0, sigma: float = 0.15) -> list[Data]:
@@ -38,16 +41,22 @@ def study_graphs(n: int, seed: int = 0, sigma: float = 0.15) -> list[Data]:
         atoms = base.copy()
         atoms.positions += rng.normal(0.0, sigma, atoms.positions.shape)
         g = build_graph(atoms, 5.5)
-        graphs.append(Data(x=g.x / g.x.amax(0), edge_index=g.edge_index,
-                           edge_weight=g.edge_attr / 5.5, num_nodes=g.num_nodes))
+        graphs.append(
+            Data(
+                x=g.x / g.x.amax(0),
+                edge_index=g.edge_index,
+                edge_weight=g.edge_attr / 5.5,
+                num_nodes=g.num_nodes,
+            )
+        )
     return graphs
 
 
 def step_functions(hidden: int, graphs: list[Data]) -> dict[str, Callable[[], None]]:
     """One training step on the sparse and on the dense path (shared model)."""
     torch.manual_seed(0)
-    model = get_model("paper-1", hidden=hidden).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    model = cast(PaperGNN, get_model("paper-1", hidden=hidden)).train()
+    optimizer = make_optimizer(model.parameters(), lr=1e-4)
     target = torch.rand(len(graphs), 1)
     sparse = Batch.from_data_list(graphs)
     store = DenseGraphStore(graphs)
@@ -93,8 +102,10 @@ def main() -> None:
             for name, step in steps.items():
                 rates[name].append(throughput(step, args.batch, args.seconds))
         sparse, dense = (statistics.median(rates[k]) for k in ("sparse", "dense"))
-        print(f"hidden {hidden:>3}: sparse {sparse:8.0f} graphs/s   dense {dense:8.0f} graphs/s"
-              f"   ratio {dense / sparse:5.1f}x")
+        print(
+            f"hidden {hidden:>3}: sparse {sparse:8.0f} graphs/s   dense {dense:8.0f} graphs/s"
+            f"   ratio {dense / sparse:5.1f}x"
+        )
 
 
 if __name__ == "__main__":

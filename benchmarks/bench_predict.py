@@ -47,8 +47,16 @@ def predictor(model_name: str, hidden: int, cells: list[Atoms]) -> Predictor:
     graphs = [build_graph(a, 5.5) for a in cells[:16]]
     kinds = (spec.scaling.node, spec.scaling.edge, spec.scaling.target)
     scalers = Scalers.fit(graphs, np.linspace(1.0, 1.4, len(graphs)).reshape(-1, 1), kinds)
-    record = RunRecord(model_name, spec.family, hparams, ["band_gap"], {"band_gap": "eV"},
-                       list(NODE_FEATURES), 5.5, scalers)
+    record = RunRecord(
+        model_name,
+        spec.family,
+        hparams,
+        ["band_gap"],
+        {"band_gap": "eV"},
+        list(NODE_FEATURES),
+        5.5,
+        scalers,
+    )
     torch.manual_seed(0)
     return Predictor(get_model(model_name, **hparams), record)
 

@@ -45,12 +45,18 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
             u = rng.uniform(-0.25, 0.25, (5, 3))
             atoms.positions += u
             r2 = float((u**2).sum())
-            labels = dict(zip(LABELS, (-3.0 + 0.4 * r2, 1.36 - 0.9 * r2, 2.0 + 0.2 * r2, -3.5 + 4 * r2),
-                              strict=True))
+            labels = dict(
+                zip(
+                    LABELS,
+                    (-3.0 + 0.4 * r2, 1.36 - 0.9 * r2, 2.0 + 0.2 * r2, -3.5 + 4 * r2),
+                    strict=True,
+                )
+            )
             if k in (3, 11):
                 del labels["band_gap"]
-            db.write(atoms, material="Ag3SBr", scheme="phonon", labeled=True, parent_id=parent,
-                     **labels)
+            db.write(
+                atoms, material="Ag3SBr", scheme="phonon", labeled=True, parent_id=parent, **labels
+            )
     return path
 
 
@@ -77,8 +83,22 @@ def test_multi_target_schnet_and_toml_config(study: Path, tmp_path: Path) -> Non
     config = tmp_path / "study.toml"
     config.write_text('[train]\nmodel = "schnet"\nlabel = "energy_per_atom,vbm"\nepochs = 2\n')
     out = tmp_path / "multi"
-    code = main(["train", "--db", str(study), "--out", str(out), "--config", str(config),
-                 "--multi-target", "--hparam", "n_rbf=12", "--hidden", "8"])
+    code = main(
+        [
+            "train",
+            "--db",
+            str(study),
+            "--out",
+            str(out),
+            "--config",
+            str(config),
+            "--multi-target",
+            "--hparam",
+            "n_rbf=12",
+            "--hidden",
+            "8",
+        ]
+    )
     assert code == 0
     record = json.loads((out / "model.json").read_text())
     assert record["model"] == "schnet" and record["labels"] == ["energy_per_atom", "vbm"]
@@ -104,8 +124,19 @@ def test_predict_files_and_db_rows(runs: Path, study: Path, tmp_path: Path) -> N
     frames = tmp_path / "frames.extxyz"
     ase.io.write(frames, [row.toatoms() for row in rows])
     out = tmp_path / "pred.csv"
-    code = main(["predict", str(runs), str(frames), "--db", str(study), "--query",
-                 f"id={rows[0].id}", "--out", str(out)])
+    code = main(
+        [
+            "predict",
+            str(runs),
+            str(frames),
+            "--db",
+            str(study),
+            "--query",
+            f"id={rows[0].id}",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     with out.open() as handle:
         table = list(csv.DictReader(handle))
@@ -118,16 +149,66 @@ def test_predict_files_and_db_rows(runs: Path, study: Path, tmp_path: Path) -> N
     np.testing.assert_allclose(predicted, [trained[r.id] for r in rows], rtol=1e-5)
 
 
-def test_user_errors_are_one_line(study: Path, runs: Path, tmp_path: Path,
-                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_user_errors_are_one_line(
+    study: Path, runs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     cases = [
-        ["train", "--db", str(study), "--label", "band_gap", "--model", "nope", "--out",
-         str(tmp_path / "a")],
+        [
+            "train",
+            "--db",
+            str(study),
+            "--label",
+            "band_gap",
+            "--model",
+            "nope",
+            "--out",
+            str(tmp_path / "a"),
+        ],
         ["train", "--db", str(study), "--label", "gap", "--out", str(tmp_path / "b")],
-        ["train", "--db", str(study), "--label", "vbm", "--query", "scheme=md", "--out",
-         str(tmp_path / "c")],
-        ["train", "--db", str(study), "--label", "vbm", "--cutoff", "0", "--out",
-         str(tmp_path / "d")],
+        [
+            "train",
+            "--db",
+            str(study),
+            "--label",
+            "vbm",
+            "--query",
+            "scheme=md",
+            "--out",
+            str(tmp_path / "c"),
+        ],
+        [
+            "train",
+            "--db",
+            str(study),
+            "--label",
+            "vbm",
+            "--cutoff",
+            "0",
+            "--out",
+            str(tmp_path / "d"),
+        ],
+        [
+            "train",
+            "--db",
+            str(study),
+            "--label",
+            "vbm",
+            "--dropout",
+            "2",
+            "--out",
+            str(tmp_path / "e"),
+        ],
+        [
+            "train",
+            "--db",
+            str(study),
+            "--label",
+            "vbm",
+            "--epochs",
+            "0",
+            "--out",
+            str(tmp_path / "f"),
+        ],
         ["predict", str(tmp_path / "nowhere"), "x.cif"],
     ]
     for argv in cases:
@@ -137,8 +218,9 @@ def test_user_errors_are_one_line(study: Path, runs: Path, tmp_path: Path,
         assert err.startswith(f"thermognn {argv[0]}: error:") and "\n" not in err, err
 
 
-def test_corrupt_checkpoint_is_a_clear_error(runs: Path, study: Path, tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_corrupt_checkpoint_is_a_clear_error(
+    runs: Path, study: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "model.json").write_text((runs / "vbm" / "model.json").read_text())
@@ -148,10 +230,12 @@ def test_corrupt_checkpoint_is_a_clear_error(runs: Path, study: Path, tmp_path: 
 
 
 def test_cli_modules_import_no_torch() -> None:
-    code = ("import sys, argparse; import thermognn.cli.train, thermognn.cli.evaluate, "
-            "thermognn.cli.predict as p; "
-            "s = argparse.ArgumentParser().add_subparsers(); "
-            "[m.register(s) for m in (thermognn.cli.train, thermognn.cli.evaluate, p)]; "
-            "print('torch' in sys.modules)")
+    code = (
+        "import sys, argparse; import thermognn.cli.train, thermognn.cli.evaluate, "
+        "thermognn.cli.predict as p; "
+        "s = argparse.ArgumentParser().add_subparsers(); "
+        "[m.register(s) for m in (thermognn.cli.train, thermognn.cli.evaluate, p)]; "
+        "print('torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import pytest
 import torch
+from ase import Atoms
 from torch_geometric.data import Batch, Data
 
 from thermognn.errors import ThermognnError
@@ -16,6 +19,7 @@ from thermognn.models import (
     model_names,
     model_spec,
 )
+from thermognn.models.paper import PaperGNN
 from thermognn.models.periodic import periodic_adjacency
 
 SPECIES = torch.tensor([16.0, 35.0, 47.0, 53.0])
@@ -49,6 +53,11 @@ def mixed_batch(seed: int = 0) -> Batch:
     return Batch.from_data_list([random_graph(n, e, seed + k) for k, (n, e) in enumerate(sizes)])
 
 
+def paper_model(name: str, **hparams: object) -> PaperGNN:
+    """A paper-family model, typed as such."""
+    return cast(PaperGNN, get_model(name, **hparams))
+
+
 def sparse_out(model: torch.nn.Module, batch: Batch) -> torch.Tensor:
     return model(batch.x, batch.edge_index, batch.edge_weight, batch.batch)
 
@@ -64,7 +73,7 @@ def test_registry_maps_the_six_paper_architectures() -> None:
     }
     for name, (n_conv, pool, act) in expected.items():
         spec = model_spec(name)
-        model = get_model(name, hidden=8)
+        model = paper_model(name, hidden=8)
         assert spec.family == "paper" and spec.scaling.target == "minmax"
         assert (len(model.convs), model.pool, model.out_activation) == (n_conv, pool, act)
         assert len(model.norms) == n_conv
@@ -121,7 +130,9 @@ def test_self_loops_and_parallel_edges_count(name: str) -> None:
     edge_index = torch.tensor([[0, 1], [1, 0]])
     weight = torch.tensor([3.0, 3.0]) if not name.startswith("paper") else torch.tensor([0.5, 0.5])
     base = model(x, edge_index, weight)
-    looped = model(x, torch.cat([edge_index, torch.tensor([[0], [0]])], 1), torch.cat([weight, weight[:1]]))
+    looped = model(
+        x, torch.cat([edge_index, torch.tensor([[0], [0]])], 1), torch.cat([weight, weight[:1]])
+    )
     doubled = model(x, edge_index.repeat(1, 2), weight.repeat(2))
     assert not torch.allclose(base, looped)
     assert not torch.allclose(base, doubled)
@@ -136,7 +147,7 @@ def _grads(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 @pytest.mark.parametrize("mixed", [True, False])
 def test_dense_equals_sparse(name: str, train: bool, mixed: bool) -> None:
     torch.manual_seed(3)
-    model = get_model(name, hidden=16, n_targets=2, dropout=0.0).train(train)
+    model = paper_model(name, hidden=16, n_targets=2, dropout=0.0).train(train)
     if mixed:
         batch = mixed_batch(10)
     else:
@@ -153,7 +164,7 @@ def test_dense_equals_sparse(name: str, train: bool, mixed: bool) -> None:
         ((out - target) ** 2).mean().backward()
         outputs.append(out.detach())
         grads.append(_grads(model))
-        stats.append(model.norms[0].running_mean.clone())
+        stats.append(model.state_dict()["norms.0.running_mean"].clone())
         model.load_state_dict(state)
     torch.testing.assert_close(outputs[1], outputs[0], atol=1e-5, rtol=1e-5)
     assert grads[0].keys() == grads[1].keys() and len(grads[0]) == len(list(model.parameters()))
@@ -175,17 +186,16 @@ def test_dense_store_batches_match_direct_conversion() -> None:
 
 def test_dense_adjacency_sums_parallel_edges() -> None:
     edge_index = torch.tensor([[1, 1, 0, 2], [0, 0, 0, 1]])  # 1→0 twice, self-loop 0→0
-    data = Data(x=torch.zeros(3, 1), edge_index=edge_index,
-                edge_weight=torch.tensor([0.5, 0.25, 2.0, 1.0]))
+    data = Data(
+        x=torch.zeros(3, 1), edge_index=edge_index, edge_weight=torch.tensor([0.5, 0.25, 2.0, 1.0])
+    )
     adj = dense_from_batch(data).adj[0]
     expected = torch.zeros(3, 3)
     expected[0, 1], expected[0, 0], expected[1, 2] = 0.75, 2.0, 1.0
     torch.testing.assert_close(adj, expected)
 
 
-def _distorted(cell: np.ndarray, symbols: str, seed: int) -> object:
-    from ase import Atoms
-
+def _distorted(cell: np.ndarray, symbols: str, seed: int) -> Atoms:
     rng = np.random.default_rng(seed)
     atoms = Atoms(symbols, cell=cell, pbc=True)
     atoms.set_scaled_positions(rng.random((len(atoms), 3)))

@@ -7,13 +7,14 @@ import json
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
-from test_models import random_graph
 from torch_geometric.nn import global_mean_pool
 
+from test_models import random_graph
 from thermognn.errors import CheckpointError, ThermognnError
 from thermognn.graphs import GraphDataset
 from thermognn.models import MODEL_REGISTRY, Scaling, register_family
@@ -30,7 +31,7 @@ from thermognn.training.scalers import ColumnScaler
 from thermognn.training.splits import given_split
 
 LABELS = ("energy_per_atom", "band_gap", "vbm", "hydrostatic_stress")
-FAST = {"epochs": 3, "patience": 5, "batch_size": 8, "progress": False}
+FAST: dict[str, Any] = {"epochs": 3, "patience": 5, "batch_size": 8, "progress": False}
 
 
 def synthetic_dataset(n: int = 30, n_atoms: int | None = 6, parents: int = 1) -> GraphDataset:
@@ -40,7 +41,9 @@ def synthetic_dataset(n: int = 30, n_atoms: int | None = 6, parents: int = 1) ->
         size = n_atoms or 3 + k % 4
         g = random_graph(size, 4 * size, seed=100 + k, n_targets=4)
         mean_d = float(g.edge_attr.mean())
-        g.y = torch.tensor([[-3.0 + 0.1 * mean_d, 1.4 - 0.2 * mean_d, 2.0 + 0.05 * k % 3, 5 * mean_d]])
+        g.y = torch.tensor(
+            [[-3.0 + 0.1 * mean_d, 1.4 - 0.2 * mean_d, 2.0 + 0.05 * k % 3, 5 * mean_d]]
+        )
         graphs.append(g)
     return GraphDataset(
         graphs,
@@ -86,12 +89,20 @@ def test_scalers_are_fitted_on_the_training_split_only(tmp_path: Path) -> None:
     extreme.edge_attr = extreme.edge_attr * 10.0
     extreme.y = extreme.y * 1000.0
     split = {"train": list(range(12)), "val": [12, 13, 14, 15], "test": [16, 17, 18, 19]}
-    train_run(None, labels=["band_gap"], dataset=data, split_indices=split, out=tmp_path / "r",
-              hparams={"hidden": 8}, **FAST)
+    train_run(
+        None,
+        labels=["band_gap"],
+        dataset=data,
+        split_indices=split,
+        out=tmp_path / "r",
+        hparams={"hidden": 8},
+        **FAST,
+    )
     scalers = read_record(tmp_path / "r").scalers
     train = [data[i] for i in split["train"]]
-    expected = Scalers.fit(train, np.concatenate([g.y[:, [1]].numpy() for g in train]),
-                           ("minmax", "minmax", "minmax"))
+    expected = Scalers.fit(
+        train, np.concatenate([g.y[:, [1]].numpy() for g in train]), ("minmax", "minmax", "minmax")
+    )
     assert scalers == expected
     assert max(np.add(scalers.node.offset, scalers.node.scale)) < 100.0
 
@@ -113,7 +124,7 @@ def test_group_split_keeps_each_parent_in_one_split() -> None:
     parents = np.repeat(np.arange(20), 5)
     split = split_dataset(100, seed=0, groups=parents)
     assert split.strategy == "group"
-    owner = {}
+    owner: dict[int, str] = {}
     for name, index in split.indices.items():
         for p in set(parents[index].tolist()):
             assert owner.setdefault(p, name) == name
@@ -137,8 +148,9 @@ def test_given_split_is_validated() -> None:
 
 def test_run_records_group_split_by_parent(tmp_path: Path) -> None:
     data = synthetic_dataset(36, parents=12)
-    train_run(None, labels="band_gap", dataset=data, out=tmp_path / "g", hparams={"hidden": 8},
-              **FAST)
+    train_run(
+        None, labels="band_gap", dataset=data, out=tmp_path / "g", hparams={"hidden": 8}, **FAST
+    )
     split = json.loads((tmp_path / "g" / "split.json").read_text())
     assert split["strategy"] == "group"
     parents = [set(data.parent_ids[split[k]["index"]].tolist()) for k in ("train", "val", "test")]
@@ -150,8 +162,14 @@ def test_run_records_group_split_by_parent(tmp_path: Path) -> None:
 
 
 def test_run_folder_layout_and_outputs(trained: Path, dataset: GraphDataset) -> None:
-    for name in (WEIGHTS_FILE, RECORD_FILE, "split.json", "metrics.json", "predictions.csv",
-                 "history.csv"):
+    for name in (
+        WEIGHTS_FILE,
+        RECORD_FILE,
+        "split.json",
+        "metrics.json",
+        "predictions.csv",
+        "history.csv",
+    ):
         assert (trained / name).is_file(), name
     record = json.loads((trained / RECORD_FILE).read_text())
     assert record["labels"] == ["band_gap"] and record["units"] == {"band_gap": "eV"}
@@ -182,8 +200,15 @@ def test_checkpoint_roundtrip_reproduces_predictions(trained: Path, dataset: Gra
 
 def test_same_seed_same_metrics_other_seed_differs(tmp_path: Path, dataset: GraphDataset) -> None:
     def metrics(seed: int, name: str) -> dict:
-        return train_run(None, labels="band_gap", dataset=dataset, out=tmp_path / name, seed=seed,
-                         hparams={"hidden": 8, "dropout": 0.2}, **FAST).metrics["band_gap"]
+        return train_run(
+            None,
+            labels="band_gap",
+            dataset=dataset,
+            out=tmp_path / name,
+            seed=seed,
+            hparams={"hidden": 8, "dropout": 0.2},
+            **FAST,
+        ).metrics["band_gap"]
 
     first, again, other = metrics(5, "a"), metrics(5, "b"), metrics(6, "c")
     for split in first:
@@ -195,8 +220,15 @@ def test_same_seed_same_metrics_other_seed_differs(tmp_path: Path, dataset: Grap
 @pytest.mark.parametrize("model", ["schnet", "cgcnn"])
 def test_multi_target_run_of_other_families(tmp_path: Path, model: str) -> None:
     data = synthetic_dataset(24, n_atoms=None)
-    result = train_run(None, labels="all", model=model, dataset=data, out=tmp_path / model,
-                       hparams={"hidden": 8, "lr": 3e-3}, **FAST)
+    result = train_run(
+        None,
+        labels="all",
+        model=model,
+        dataset=data,
+        out=tmp_path / model,
+        hparams={"hidden": 8, "lr": 3e-3},
+        **FAST,
+    )
     assert result.labels == list(LABELS) and set(result.metrics) == set(LABELS)
     record = read_record(tmp_path / model)
     assert record.scalers.target.kind == "standard" and record.training["dense"] is False
@@ -226,14 +258,26 @@ def test_missing_label_in_dataset_is_an_error(tmp_path: Path, dataset: GraphData
 
 
 def test_schema_mismatch_is_a_checkpoint_error(trained: Path, dataset: GraphDataset) -> None:
-    other = GraphDataset(list(dataset), labels=dataset.labels, row_ids=dataset.row_ids,
-                         parent_ids=dataset.parent_ids, schemes=dataset.schemes,
-                         materials=dataset.materials, cutoff=4.0)
+    other = GraphDataset(
+        list(dataset),
+        labels=dataset.labels,
+        row_ids=dataset.row_ids,
+        parent_ids=dataset.parent_ids,
+        schemes=dataset.schemes,
+        materials=dataset.materials,
+        cutoff=4.0,
+    )
     with pytest.raises(CheckpointError, match="5.5 Å cutoff.*4.0 Å"):
         evaluate_run(trained, dataset=other)
-    unlabeled = GraphDataset(list(dataset), labels=("a", "b", "c", "d"), row_ids=dataset.row_ids,
-                             parent_ids=dataset.parent_ids, schemes=dataset.schemes,
-                             materials=dataset.materials, cutoff=5.5)
+    unlabeled = GraphDataset(
+        list(dataset),
+        labels=("a", "b", "c", "d"),
+        row_ids=dataset.row_ids,
+        parent_ids=dataset.parent_ids,
+        schemes=dataset.schemes,
+        materials=dataset.materials,
+        cutoff=5.5,
+    )
     with pytest.raises(CheckpointError, match="no band_gap"):
         evaluate_run(trained, dataset=unlabeled)
 
@@ -243,7 +287,12 @@ def test_record_with_other_features_is_refused(trained: Path, tmp_path: Path) ->
     copy.mkdir()
     (copy / WEIGHTS_FILE).write_bytes((trained / WEIGHTS_FILE).read_bytes())
     record = json.loads((trained / RECORD_FILE).read_text())
-    record["node_features"] = ["atomic_number", "atomic_mass", "covalent_radius", "electronegativity"]
+    record["node_features"] = [
+        "atomic_number",
+        "atomic_mass",
+        "covalent_radius",
+        "electronegativity",
+    ]
     (copy / RECORD_FILE).write_text(json.dumps(record))
     with pytest.raises(CheckpointError, match="node features"):
         Predictor.from_run(copy)
@@ -301,11 +350,22 @@ class NaNAfter(torch.nn.Module):
         return out
 
 
-def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path: Path, dataset: GraphDataset) -> None:
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(
+    tmp_path: Path, dataset: GraphDataset
+) -> None:
     try:
-        result = train_run(None, labels="band_gap", model="test-nan", dataset=dataset,
-                           out=tmp_path / "nan", hparams={"after": 4, "lr": 1e-2},
-                           epochs=50, patience=50, batch_size=64, progress=False)
+        result = train_run(
+            None,
+            labels="band_gap",
+            model="test-nan",
+            dataset=dataset,
+            out=tmp_path / "nan",
+            hparams={"after": 4, "lr": 1e-2},
+            epochs=50,
+            patience=50,
+            batch_size=64,
+            progress=False,
+        )
     finally:
         MODEL_REGISTRY.pop("test-nan", None)
     assert result.stop_reason == "nan_loss" and result.epochs_run == 5
@@ -314,3 +374,16 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path: Path, dataset: 
     record = read_record(tmp_path / "nan")
     assert record.training["stop_reason"] == "nan_loss"
     assert record.training["best_epoch"] == result.best_epoch
+
+
+def test_auto_split_with_a_dominant_parent_is_stratified():
+    """One big parent (e.g. the Ag3SBr supercell) beside many small ones (mixed cells)."""
+    from thermognn.training.splits import split_dataset
+
+    groups = np.array([0] * 60 + [1 + k // 2 for k in range(40)])
+    split = split_dataset(100, seed=0, groups=groups)
+    assert split.strategy == "stratified"
+    for name in ("train", "val", "test"):
+        assert np.any(groups[split.indices[name]] == 0)  # the big parent is in every split
+    even = np.repeat(np.arange(20), 5)
+    assert split_dataset(100, seed=0, groups=even).strategy == "group"

@@ -33,8 +33,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_data_options(p, label="band_gap")
     p.add_argument("--schemes", default="md,phonon", help="schemes compared, comma list")
-    p.add_argument("--n", type=int, default=None,
-                   help="structures per scheme (default: as many as the smallest has)")
+    p.add_argument(
+        "--n",
+        type=int,
+        default=None,
+        help="structures per scheme (default: as many as the smallest has)",
+    )
     p.add_argument("--seeds", type=int, default=1, help="models per scheme")
     add_model_options(p)
     add_training_options(p)
@@ -54,11 +58,19 @@ def run(args: argparse.Namespace) -> int:
     model, hparams = model_and_hparams(args)
     with progress_callback("comparison") as update:
         result = run_md_comparison(
-            args.db, schemes=split_list(args.schemes) or [], n=args.n, seeds=args.seeds,
-            model=model, hparams=hparams, progress=update, **common_kwargs(args),
-        )  # fmt: skip
+            args.db,
+            schemes=split_list(args.schemes) or [],
+            n=args.n,
+            seeds=args.seeds,
+            model=model,
+            hparams=hparams,
+            progress=update,
+            **common_kwargs(args),
+        )
     console = Console()
     console.print(Markdown(result.markdown))
-    console.print(f"{result.out}: comparison.csv, comparison.md ({result.ran} models trained now, "
-                  f"{result.skipped} already recorded)")  # fmt: skip
+    console.print(
+        f"{result.out}: comparison.csv, comparison.md ({result.ran} models trained now, "
+        f"{result.skipped} already recorded)"
+    )
     return 0

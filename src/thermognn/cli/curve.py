@@ -36,13 +36,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sizes", default="100,250,500,1000", help="training sizes, comma list")
     p.add_argument("--seeds", type=int, default=5, help="runs per point (1–10)")
     p.add_argument("--test-size", type=int, default=250, help="structures reserved per scheme")
-    p.add_argument("--val-fraction", type=float, default=0.15,
-                   help="validation structures per training structure (from the pool)")
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.15,
+        help="validation structures per training structure (from the pool)",
+    )
     p.add_argument("--no-combined", action="store_true", help="skip the combined-training baseline")
-    p.add_argument("--on-short", default="error", choices=("error", "clip"),
-                   help="a scheme too small for the largest size: error, or clip the sizes")
-    p.add_argument("--spread", default="std", choices=("std", "minmax"),
-                   help="band of the figure: mean ± std, or min–max over seeds")
+    p.add_argument(
+        "--on-short",
+        default="error",
+        choices=("error", "clip"),
+        help="a scheme too small for the largest size: error, or clip the sizes",
+    )
+    p.add_argument(
+        "--spread",
+        default="std",
+        choices=("std", "minmax"),
+        help="band of the figure: mean ± std, or min–max over seeds",
+    )
     add_model_options(p)
     add_training_options(p)
     add_cluster_options(p)
@@ -61,16 +73,26 @@ def run(args: argparse.Namespace) -> int:
     model, hparams = model_and_hparams(args)
     with progress_callback("learning curves") as update:
         result = run_learning_curves(
-            args.db, schemes=split_list(args.schemes) or [], sizes=split_list(args.sizes, int) or [],
-            seeds=args.seeds, test_size=args.test_size, val_fraction=args.val_fraction,
-            combined=not args.no_combined, on_short=args.on_short, spread=args.spread,
-            model=model, hparams=hparams, plots=not args.no_plots, progress=update,
+            args.db,
+            schemes=split_list(args.schemes) or [],
+            sizes=split_list(args.sizes, int) or [],
+            seeds=args.seeds,
+            test_size=args.test_size,
+            val_fraction=args.val_fraction,
+            combined=not args.no_combined,
+            on_short=args.on_short,
+            spread=args.spread,
+            model=model,
+            hparams=hparams,
+            plots=not args.no_plots,
+            progress=update,
             **common_kwargs(args),
-        )  # fmt: skip
+        )
     failed = {(r["train_scheme"], r["size"], r["seed"]) for r in result.rows if r["status"] != "ok"}
     Console().print(
         f"{result.out}: {len(result.rows)} rows in curves.csv; {result.ran} runs trained now, "
-        f"{result.skipped} already recorded" + (f"; {len(failed)} runs not ok" if failed else "")
+        f"{result.skipped} already recorded"
+        + (f"; {len(failed)} runs not ok" if failed else "")
         + "".join(f"; {f.name}" for f in result.figures)
-    )  # fmt: skip
+    )
     return 0

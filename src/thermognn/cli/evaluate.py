@@ -18,8 +18,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run", help="run folder (or a folder of per-label run folders)")
     p.add_argument("--db", help="study database")
     p.add_argument("--query", default="labeled=1", help="ASE selection (default: labeled=1)")
-    p.add_argument("--out", default=None,
-                   help="output folder (default: RUN/evaluation; per-label runs get sub-folders)")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="output folder (default: RUN/evaluation; per-label runs get sub-folders)",
+    )
     p.add_argument("--missing", default="skip", choices=("skip", "error"))
     p.add_argument("--cache-dir", default=None, help="graph cache folder")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
@@ -40,8 +43,12 @@ def run(args: argparse.Namespace) -> int:
     runs = find_runs(args.run)
     for run_dir in runs:
         evaluation = evaluate_run(
-            run_dir, args.db, args.query or None, cache_dir=args.cache_dir,
-            missing=args.missing, device=str(resolve_device(args.device)),
+            run_dir,
+            args.db,
+            args.query or None,
+            cache_dir=args.cache_dir,
+            missing=args.missing,
+            device=str(resolve_device(args.device)),
         )
         if args.out is None:
             folder = run_dir / "evaluation"

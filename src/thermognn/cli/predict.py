@@ -25,7 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", default=None, help="ASE file format, if not guessed")
     p.add_argument("--db", default=None, help="study database to predict rows of")
     p.add_argument("--query", default=None, help="ASE selection of --db rows")
-    p.add_argument("--out", default="predictions.csv", help="CSV to write (default: predictions.csv)")
+    p.add_argument(
+        "--out", default="predictions.csv", help="CSV to write (default: predictions.csv)"
+    )
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
     add_config_option(p)
     p.set_defaults(func=run, parser=p)
@@ -51,8 +53,11 @@ def read_structures(args: argparse.Namespace) -> tuple[list[str], list[Any]]:
     if args.db:
         if not Path(args.db).is_file() and "://" not in args.db:
             raise ThermognnError(f"study database {args.db} does not exist")
-        rows = list(ase.db.connect(args.db).select(args.query) if args.query
-                    else ase.db.connect(args.db).select())
+        rows = list(
+            ase.db.connect(args.db).select(args.query)
+            if args.query
+            else ase.db.connect(args.db).select()
+        )
         names += [f"{args.db}:{row.id}" for row in rows]
         structures += [row.toatoms() for row in rows]
     if not structures:
@@ -89,7 +94,9 @@ def _column(label: str, units: dict[str, str]) -> str:
     return f"{label} ({unit})" if unit else label
 
 
-def _write_csv(path: Path, names: list[str], formulas: list[str], columns: list[str], table: Any) -> None:
+def _write_csv(
+    path: Path, names: list[str], formulas: list[str], columns: list[str], table: Any
+) -> None:
     import csv
 
     path.parent.mkdir(parents=True, exist_ok=True)

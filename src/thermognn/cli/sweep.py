@@ -33,8 +33,12 @@ def split_list(value: Any, cast: Callable[[str], Any] = str) -> list[Any] | None
 def add_data_options(p: argparse.ArgumentParser, label: str | None = None) -> None:
     """``--db --label --query --out --cutoff --cache-dir``."""
     p.add_argument("--db", help="study database")
-    p.add_argument("--label", default=label, help="label to predict (energy_per_atom, band_gap, "
-                   "vbm, hydrostatic_stress)" + (f"; default {label}" if label else ""))  # fmt: skip
+    p.add_argument(
+        "--label",
+        default=label,
+        help="label to predict (energy_per_atom, band_gap, "
+        "vbm, hydrostatic_stress)" + (f"; default {label}" if label else ""),
+    )
     p.add_argument("--query", default="labeled=1", help="ASE selection (default: labeled=1)")
     p.add_argument("--out", help="study folder (re-run to resume)")
     p.add_argument("--cutoff", type=float, default=5.5, help="graph cutoff, Å")
@@ -52,24 +56,44 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
 
 def add_cluster_options(p: argparse.ArgumentParser) -> None:
     """``--workers --scheduler --connect-timeout``."""
-    p.add_argument("--workers", type=int, default=None,
-                   help="LocalCluster worker processes (default: one per core; 0: in this process)")
-    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                   help="address of a running Dask scheduler (e.g. tcp://host:8786)")
-    p.add_argument("--connect-timeout", type=float, default=10.0,
-                   help="seconds to wait for --scheduler")  # fmt: skip
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="LocalCluster worker processes (default: one per core; 0: in this process)",
+    )
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="address of a running Dask scheduler (e.g. tcp://host:8786)",
+    )
+    p.add_argument(
+        "--connect-timeout", type=float, default=10.0, help="seconds to wait for --scheduler"
+    )
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
     """``--model --lr --hidden --dropout --hparam --from-sweep`` (curve, compare)."""
-    p.add_argument("--model", default="paper-1", help="architecture (paper-1 … paper-6, schnet, cgcnn)")
+    p.add_argument(
+        "--model", default="paper-1", help="architecture (paper-1 … paper-6, schnet, cgcnn)"
+    )
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-3)")
     p.add_argument("--hidden", type=int, default=None, help="hidden channels")
     p.add_argument("--dropout", type=float, default=None, help="dropout probability")
-    p.add_argument("--hparam", action="append", default=[], metavar="KEY=VALUE",
-                   help="any other model hyperparameter (repeatable)")
-    p.add_argument("--from-sweep", default=None, metavar="DIR",
-                   help="use the best model and hyperparameters of a finished sweep folder")
+    p.add_argument(
+        "--hparam",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any other model hyperparameter (repeatable)",
+    )
+    p.add_argument(
+        "--from-sweep",
+        default=None,
+        metavar="DIR",
+        help="use the best model and hyperparameters of a finished sweep folder",
+    )
 
 
 def model_and_hparams(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
@@ -77,7 +101,7 @@ def model_and_hparams(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     from thermognn.cli.train import parse_hparams
     from thermognn.studies import best_hparams
 
-    model, hparams = args.model, {}
+    model, hparams = args.model, dict[str, Any]()
     if args.from_sweep:
         model, hparams = best_hparams(args.from_sweep)
     return model, {**hparams, **parse_hparams(args)}
@@ -96,12 +120,20 @@ def require(args: argparse.Namespace, options: Sequence[str]) -> None:
 def common_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """Keyword arguments every study function takes, from the shared options."""
     return {
-        "label": args.label, "out": args.out, "query": args.query or None,
-        "epochs": args.epochs, "patience": args.patience, "batch_size": args.batch_size,
-        "seed": args.seed, "device": args.device, "workers": args.workers,
-        "scheduler": args.scheduler, "connect_timeout": args.connect_timeout,
-        "cutoff": args.cutoff, "cache_dir": args.cache_dir,
-    }  # fmt: skip
+        "label": args.label,
+        "out": args.out,
+        "query": args.query or None,
+        "epochs": args.epochs,
+        "patience": args.patience,
+        "batch_size": args.batch_size,
+        "seed": args.seed,
+        "device": args.device,
+        "workers": args.workers,
+        "scheduler": args.scheduler,
+        "connect_timeout": args.connect_timeout,
+        "cutoff": args.cutoff,
+        "cache_dir": args.cache_dir,
+    }
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -119,20 +151,45 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", default=None, help="learning rates, comma list (sub-grid)")
     p.add_argument("--hidden", default=None, help="hidden channels, comma list (sub-grid)")
     p.add_argument("--dropout", default=None, help="dropout probabilities, comma list (sub-grid)")
-    p.add_argument("--search", default="grid", choices=("grid", "optuna"),
-                   help="every grid point, or an Optuna TPE search of the same space")
+    p.add_argument(
+        "--search",
+        default="grid",
+        choices=("grid", "optuna"),
+        help="every grid point, or an Optuna TPE search of the same space",
+    )
     p.add_argument("--trials", type=int, default=50, help="Optuna: trials in the study")
-    p.add_argument("--pruner", default="median", choices=("median", "sha", "none"),
-                   help="Optuna: median or successive-halving pruning on validation loss")
-    p.add_argument("--storage", default=None,
-                   help="Optuna: storage file or URL shared by machines (default OUT/optuna.log)")
+    p.add_argument(
+        "--pruner",
+        default="median",
+        choices=("median", "sha", "none"),
+        help="Optuna: median or successive-halving pruning on validation loss",
+    )
+    p.add_argument(
+        "--pruner-warmup",
+        type=int,
+        default=None,
+        help="Optuna: epochs before a trial may be pruned (default: a tenth of --epochs)",
+    )
+    p.add_argument(
+        "--storage",
+        default=None,
+        help="Optuna: storage file or URL shared by machines (default OUT/optuna.log)",
+    )
     p.add_argument("--study-name", default="thermognn-sweep", help="Optuna study name")
-    p.add_argument("--epoch-budget", type=int, default=None,
-                   help="Optuna: stop asking for trials after this many epochs in total")
+    p.add_argument(
+        "--epoch-budget",
+        type=int,
+        default=None,
+        help="Optuna: stop asking for trials after this many epochs in total",
+    )
     add_training_options(p)
     add_cluster_options(p)
-    p.add_argument("--keep", default="best", choices=("best", "all", "none"),
-                   help="run folders kept: the best trial's (OUT/best), all, or none")
+    p.add_argument(
+        "--keep",
+        default="best",
+        choices=("best", "all", "none"),
+        help="run folders kept: the best trial's (OUT/best), all, or none",
+    )
     p.add_argument("--retry-failed", action="store_true", help="grid: re-run failed trials")
     p.add_argument("--no-plots", action="store_true", help="skip the violin plots")
     add_config_option(p)
@@ -164,16 +221,24 @@ def run(args: argparse.Namespace) -> int:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         with progress_callback(f"optuna search ({args.pruner} pruning)") as update:
             result = run_search(
-                args.db, space=space, trials=args.trials, pruner=args.pruner,
-                storage=args.storage, study_name=args.study_name,
-                epoch_budget=args.epoch_budget, progress=update, **kwargs,
-            )  # fmt: skip
+                args.db,
+                space=space,
+                trials=args.trials,
+                pruner=args.pruner,
+                pruner_warmup=args.pruner_warmup,
+                storage=args.storage,
+                study_name=args.study_name,
+                epoch_budget=args.epoch_budget,
+                progress=update,
+                **kwargs,
+            )
     else:
         from thermognn.studies import run_sweep
 
         with progress_callback(f"grid sweep ({space.size} trials)") as update:
-            result = run_sweep(args.db, grid=space, retry_failed=args.retry_failed,
-                               progress=update, **kwargs)  # fmt: skip
+            result = run_sweep(
+                args.db, grid=space, retry_failed=args.retry_failed, progress=update, **kwargs
+            )
     print_sweep(result)
     return 0
 
@@ -184,8 +249,10 @@ def print_sweep(result: Any) -> None:
 
     console = Console()
     counts = ", ".join(f"{n} {status}" for status, n in sorted(result.status_counts.items()))
-    console.print(f"{result.out}: {len(result.rows)} trials ({counts}); {result.ran} run now, "
-                  f"{result.skipped} already recorded; {result.total_epochs} epochs in all")  # fmt: skip
+    console.print(
+        f"{result.out}: {len(result.rows)} trials ({counts}); {result.ran} run now, "
+        f"{result.skipped} already recorded; {result.total_epochs} epochs in all"
+    )
     best = result.best
     if best is None:
         console.print("no trial finished cleanly; see trials.csv")
@@ -195,6 +262,8 @@ def print_sweep(result: Any) -> None:
         f"{best['dropout']}): val MAE {best['val_mae']}, R² {best['val_r2']}; "
         f"test MAE {best['test_mae']}, RMSE {best['test_rmse']}, R² {best['test_r2']}"
     )
-    console.print(f"files: trials.csv, best.json, summary.json, split.json"
-                  + (", best/" if (result.out / "best").is_dir() else "")
-                  + "".join(f", {f.name}" for f in result.figures))  # fmt: skip
+    console.print(
+        "files: trials.csv, best.json, summary.json, split.json"
+        + (", best/" if (result.out / "best").is_dir() else "")
+        + "".join(f", {f.name}" for f in result.figures)
+    )

@@ -26,25 +26,40 @@ def register(sub: argparse._SubParsersAction) -> None:
         "metrics.json, predictions.csv, history.csv.",
     )
     p.add_argument("--db", help="study database")
-    p.add_argument("--label", help="label, comma list, or 'all' (energy_per_atom, band_gap, vbm, "
-                   "hydrostatic_stress)")
-    p.add_argument("--model", default=DEFAULTS["model"], help="paper-1 … paper-6, paper, schnet, cgcnn")
+    p.add_argument(
+        "--label",
+        help="label, comma list, or 'all' (energy_per_atom, band_gap, vbm, hydrostatic_stress)",
+    )
+    p.add_argument(
+        "--model", default=DEFAULTS["model"], help="paper-1 … paper-6, paper, schnet, cgcnn"
+    )
     p.add_argument("--out", help="run folder (several labels: one sub-folder per label)")
     p.add_argument("--query", default="labeled=1", help="ASE selection (default: labeled=1)")
     p.add_argument("--epochs", type=int, default=DEFAULTS["epochs"], help="maximum epochs")
-    p.add_argument("--patience", type=int, default=DEFAULTS["patience"], help="early-stopping patience")
+    p.add_argument(
+        "--patience", type=int, default=DEFAULTS["patience"], help="early-stopping patience"
+    )
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-3)")
     p.add_argument("--hidden", type=int, default=None, help="hidden channels")
     p.add_argument("--dropout", type=float, default=None, help="dropout probability")
-    p.add_argument("--hparam", action="append", default=[], metavar="KEY=VALUE",
-                   help="any other model hyperparameter, e.g. n_rbf=48 (repeatable)")
+    p.add_argument(
+        "--hparam",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any other model hyperparameter, e.g. n_rbf=48 (repeatable)",
+    )
     p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
     p.add_argument("--seed", type=int, default=DEFAULTS["seed"])
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
     p.add_argument("--cutoff", type=float, default=5.5, help="graph cutoff, Å")
     p.add_argument("--multi-target", action="store_true", help="one model for all the labels")
-    p.add_argument("--missing", default="skip", choices=("skip", "error"),
-                   help="rows without a finite label: skip them (counted) or fail")
+    p.add_argument(
+        "--missing",
+        default="skip",
+        choices=("skip", "error"),
+        help="rows without a finite label: skip them (counted) or fail",
+    )
     p.add_argument("--cache-dir", default=None, help="graph cache folder (default: next to the db)")
     p.add_argument("--overwrite", action="store_true", help="write into a folder holding a run")
     add_config_option(p)
@@ -84,15 +99,31 @@ def run(args: argparse.Namespace) -> int:
     for group in groups:
         out = Path(args.out) if len(groups) == 1 else Path(args.out) / group[0]
         result = train_run(
-            args.db, labels=group, model=args.model, query=args.query or None, hparams=hparams,
-            out=out, seed=args.seed, epochs=args.epochs, patience=args.patience,
-            batch_size=args.batch_size, device=args.device, cutoff=args.cutoff,
-            cache_dir=args.cache_dir, missing=args.missing, overwrite=args.overwrite,
+            args.db,
+            labels=group,
+            model=args.model,
+            query=args.query or None,
+            hparams=hparams,
+            out=out,
+            seed=args.seed,
+            epochs=args.epochs,
+            patience=args.patience,
+            batch_size=args.batch_size,
+            device=args.device,
+            cutoff=args.cutoff,
+            cache_dir=args.cache_dir,
+            missing=args.missing,
+            overwrite=args.overwrite,
         )
-        note = " — training loss turned NaN; kept the last good weights" if (
-            result.stop_reason == "nan_loss") else ""
-        print(f"{out}: best epoch {result.best_epoch} of {result.epochs_run} "
-              f"({result.stop_reason}), {result.wall_time:.1f} s{note}")
+        note = (
+            " — training loss turned NaN; kept the last good weights"
+            if (result.stop_reason == "nan_loss")
+            else ""
+        )
+        print(
+            f"{out}: best epoch {result.best_epoch} of {result.epochs_run} "
+            f"({result.stop_reason}), {result.wall_time:.1f} s{note}"
+        )
         print_metrics(result.metrics, _units(out))
     return 0
 
@@ -112,8 +143,13 @@ def print_metrics(metrics: dict[str, Any], units: dict[str, str]) -> None:
     for label, per_split in metrics.items():
         rows = per_split if "mae" not in per_split else {"all": per_split}
         for split, m in rows.items():
-            table.add_row(label, split, str(m["n"]), *(_fmt(m[k]) for k in
-                          ("mae", "rmse", "r2", "max_error")), units.get(label, ""))
+            table.add_row(
+                label,
+                split,
+                str(m["n"]),
+                *(_fmt(m[k]) for k in ("mae", "rmse", "r2", "max_error")),
+                units.get(label, ""),
+            )
     Console().print(table)
 
 

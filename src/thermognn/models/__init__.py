@@ -12,6 +12,8 @@ scaled predictions ``[B, n_targets]``; models with ``supports_dense = True`` als
 
 from __future__ import annotations
 
+# Register the built-in families (the registry imports them lazily as well).
+from thermognn.models import cgcnn, paper, schnet  # noqa: E402, F401
 from thermognn.models.dense import DenseBatch, DenseGraphStore, dense_from_batch
 from thermognn.models.registry import (
     MODEL_REGISTRY,
@@ -22,9 +24,6 @@ from thermognn.models.registry import (
     register_family,
     register_model,
 )
-
-# Register the built-in families (the registry imports them lazily as well).
-from thermognn.models import cgcnn, paper, schnet  # noqa: E402, F401
 
 __all__ = [
     "MODEL_REGISTRY",

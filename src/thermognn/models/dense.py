@@ -52,9 +52,7 @@ class DenseBatch:
     def to(self, device: torch.device | str) -> DenseBatch:
         """The same batch on ``device``."""
         mask = None if self.mask is None else self.mask.to(device)
-        return DenseBatch(
-            self.x.to(device), self.adj.to(device), self.n_nodes.to(device), mask
-        )
+        return DenseBatch(self.x.to(device), self.adj.to(device), self.n_nodes.to(device), mask)
 
 
 def dense_from_batch(batch: Batch | Data, weight: Tensor | None = None) -> DenseBatch:
@@ -154,7 +152,7 @@ def _pad(t: Tensor, dims: tuple[int, ...], size: int) -> Tensor:
     return torch.nn.functional.pad(t, pad)
 
 
-def masked_batch_norm(norm: torch.nn.BatchNorm1d, h: Tensor, mask: Tensor | None) -> Tensor:
+def masked_batch_norm(norm: torch.nn.Module, h: Tensor, mask: Tensor | None) -> Tensor:
     """Apply ``norm`` to the real nodes of ``h`` [B, n, H] only; padding becomes zero.
 
     Batch statistics (training mode) and running averages then match the sparse model,

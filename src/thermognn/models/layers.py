@@ -61,6 +61,7 @@ class GaussianRBF(torch.nn.Module):
             raise ValueError(f"need n_rbf ≥ 2 and cutoff > 0 Å, got {n_rbf}, {cutoff}")
         centres = torch.linspace(0.0, cutoff, n_rbf)
         spacing = float(centres[1] - centres[0])
+        self.centres: Tensor
         self.register_buffer("centres", centres)
         self.gamma = 0.5 / spacing**2
 

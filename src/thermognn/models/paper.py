@@ -30,6 +30,8 @@ The edge weight e_ji is the min-max scaled distance (the trainer scales it).
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import Tensor
 from torch_geometric.nn import GraphConv
@@ -135,7 +137,11 @@ class PaperGNN(torch.nn.Module):
         """
         h = dense.x
         for conv, norm in zip(self.convs, self.norms, strict=True):
-            h = torch.relu(masked_batch_norm(norm, dense_graph_conv(conv, h, dense.adj), dense.mask))
+            h = torch.relu(
+                masked_batch_norm(
+                    norm, dense_graph_conv(cast(GraphConv, conv), h, dense.adj), dense.mask
+                )
+            )
         return self.head(dense_pool(h, dense, self.pool))
 
     def head(self, pooled: Tensor) -> Tensor:

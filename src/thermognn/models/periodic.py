@@ -6,14 +6,16 @@ path only needs A[i, j] = Σ_S w(|r_j + S·cell − r_i|) over every periodic im
 distance ≤ cutoff (self-images of i included, the atom itself excluded), this module
 evaluates that sum for a whole batch at once: the pair differences are wrapped to the
 nearest image in fractional coordinates, and only the pairs whose fractional
-difference lets another image fall within the cutoff are examined for the other shifts. The result equals the adjacency built from the
-neighbour-list graph of :func:`thermognn.graphs.build_graph` (a test checks it).
+difference lets another image fall within the cutoff are examined for the other
+shifts. The result equals the adjacency built from the neighbour-list graph of
+:func:`thermognn.graphs.build_graph` (a test checks it), in float64 throughout.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+
 import torch
 from torch import Tensor
 
@@ -37,7 +39,9 @@ def image_range(cells: Tensor, cutoff: float) -> list[int]:
     return [int(math.floor(float(v) + 0.5 + 1e-9)) for v in widest]
 
 
-def periodic_distance_sums(positions: Tensor, cells: Tensor, cutoff: float) -> tuple[Tensor, Tensor]:
+def periodic_distance_sums(
+    positions: Tensor, cells: Tensor, cutoff: float
+) -> tuple[Tensor, Tensor]:
     """Sum and number of the image distances within ``cutoff`` of every atom pair.
 
     Parameters
@@ -57,28 +61,35 @@ def periodic_distance_sums(positions: Tensor, cells: Tensor, cutoff: float) -> t
         An affine edge weight a·d + b then sums to a·Σd + b·count.
     """
     batch, n = positions.shape[:2]
+    # Pairs i ≤ j only: the image sums are symmetric (j → i with S mirrors i → j with −S).
+    first, second = torch.triu_indices(n, n, device=positions.device)
     inverse = torch.linalg.inv(cells)
     fractional = torch.bmm(positions, inverse)  # [B, n, 3]
-    frac = fractional.unsqueeze(1) - fractional.unsqueeze(2)  # [B, i, j, 3] of r_j − r_i
+    frac = fractional[:, second] - fractional[:, first]  # [B, P, 3] of r_j − r_i
     frac.sub_(torch.round(frac))
-    wrapped = torch.bmm(frac.view(batch, n * n, 3), cells).view(batch, n, n, 3)
-    distance = wrapped.norm(dim=-1)
-    near = (distance <= cutoff) & ~torch.eye(n, dtype=torch.bool, device=positions.device)
+    wrapped = torch.bmm(frac, cells)
+    distance = wrapped.norm(dim=-1)  # nearest image, [B, P]
+    near = (distance <= cutoff) & (first != second)
     sums = torch.where(near, distance, distance.new_zeros(()))
     counts = near.to(distance.dtype)
     reach = cutoff * inverse.norm(dim=-2)  # cutoff / plane spacing per direction, [B, 3]
-    # Images S ≠ 0 of pairs i ≤ j only; j → i with S mirrors i → j with −S.
-    upper = torch.ones(n, n, dtype=torch.bool, device=positions.device).triu()
     images = _nearest_images if bool((reach < 1.0).all()) else _all_images
-    pair, image_distance, image_count = images(frac, wrapped, cells, reach, cutoff, upper)
-    for total, value in ((sums, image_distance), (counts, image_count)):
-        half = torch.zeros_like(total).view(-1).index_add_(0, pair, value).view_as(total)
-        total += half + half.transpose(1, 2) - torch.diag_embed(half.diagonal(dim1=1, dim2=2))
-    return sums, counts
+    pair, image_distance, image_count = images(frac, wrapped, cells, reach, cutoff)
+    sums.view(-1).index_add_(0, pair, image_distance)
+    counts.view(-1).index_add_(0, pair, image_count)
+    return _symmetric(sums, first, second, n), _symmetric(counts, first, second, n)
+
+
+def _symmetric(values: Tensor, first: Tensor, second: Tensor, n: int) -> Tensor:
+    """``[B, P]`` values of the pairs (first ≤ second) → symmetric ``[B, n, n]``."""
+    out = values.new_zeros(values.shape[0], n, n)
+    out[:, first, second] = values
+    out[:, second, first] = values
+    return out
 
 
 def _nearest_images(
-    frac: Tensor, wrapped: Tensor, cells: Tensor, reach: Tensor, cutoff: float, pairs: Tensor
+    frac: Tensor, wrapped: Tensor, cells: Tensor, reach: Tensor, cutoff: float
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Images S ≠ 0 within the cutoff when every plane spacing exceeds the cutoff.
 
@@ -86,23 +97,31 @@ def _nearest_images(
     S_k = −sign(f_k), can qualify, and only if |f_k| ≥ 1 − cutoff / w_k ("flagged");
     a pair's candidate images are the non-empty subsets of its flagged directions.
 
-    Only pairs where ``pairs[i, j]`` is True are examined.
+    Parameters
+    ----------
+    frac, wrapped
+        Nearest-image pair differences ``[B, P, 3]``, fractional and Cartesian (Å).
+    cells
+        Cell vectors as rows ``[B, 3, 3]`` (Å).
+    reach
+        cutoff / plane spacing per direction ``[B, 3]``.
+    cutoff
+        Cutoff radius, Å.
 
     Returns
     -------
     (Tensor, Tensor, Tensor)
-        Per candidate image: flat pair index (b·n + i)·n + j, its distance if within
-        the cutoff (else 0) and 1 if within the cutoff (else 0).
+        Per candidate image: flat pair index b·P + p, its distance if within the
+        cutoff (else 0) and 1 if within the cutoff (else 0).
     """
-    n = frac.shape[1]
-    flagged = (frac.abs() >= 1.0 - reach[:, None, None, :]).view(-1, 3)
-    considered = (flagged.view(*frac.shape).any(dim=-1) & pairs).view(-1)
-    pair = considered.nonzero().squeeze(1)  # flat (b·n + i)·n + j
+    n_pairs = frac.shape[1]
+    flagged = (frac.abs() >= 1.0 - reach[:, None, :]).view(-1, 3)
+    pair = flagged.any(dim=1).nonzero().squeeze(1)
     flags = flagged.index_select(0, pair)
     toward = -torch.sign(frac.reshape(-1, 3).index_select(0, pair))
     vector = wrapped.reshape(-1, 3).index_select(0, pair)
-    structure = torch.div(pair, n * n, rounding_mode="floor")
-    found: list[tuple[Tensor, Tensor]] = []
+    structure = torch.div(pair, n_pairs, rounding_mode="floor")
+    found: list[tuple[Tensor, Tensor, Tensor]] = []
     for size in (1, 2, 3):
         for subset in itertools.combinations(range(3), size):
             rows = flags[:, subset].all(dim=1).nonzero().squeeze(1)
@@ -117,32 +136,26 @@ def _nearest_images(
 
 
 def _all_images(
-    frac: Tensor, wrapped: Tensor, cells: Tensor, reach: Tensor, cutoff: float, pairs: Tensor
+    frac: Tensor, wrapped: Tensor, cells: Tensor, reach: Tensor, cutoff: float
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Images S ≠ 0 within the cutoff for any cell (small cells: many images).
 
     Every shift with |S_k| ≤ ⌊cutoff / w_k + ½⌋ is tried, on the pairs that satisfy the
-    necessary condition |f_k + S_k| ≤ cutoff / w_k along each direction, among the
-    pairs where ``pairs[i, j]`` is True.
-
-    Returns
-    -------
-    (Tensor, Tensor, Tensor)
-        Per candidate image: flat pair index (b·n + i)·n + j, its distance if within
-        the cutoff (else 0) and 1 if within the cutoff (else 0).
+    necessary condition |f_k + S_k| ≤ cutoff / w_k along each direction. Arguments
+    and result as for :func:`_nearest_images`.
     """
-    n = frac.shape[1]
+    n_pairs = frac.shape[1]
     ranges = [range(-m, m + 1) for m in image_range(cells, cutoff)]
-    found: list[tuple[Tensor, Tensor]] = []
+    found: list[tuple[Tensor, Tensor, Tensor]] = []
     for shift in itertools.product(*ranges):
         if not any(shift):
             continue
-        fits = [(frac[..., k] + s).abs() <= reach[:, k, None, None] for k, s in enumerate(shift)]
-        b, i, j = (fits[0] & fits[1] & fits[2] & pairs).nonzero(as_tuple=True)
+        fits = [(frac[..., k] + s).abs() <= reach[:, k, None] for k, s in enumerate(shift)]
+        b, p = (fits[0] & fits[1] & fits[2]).nonzero(as_tuple=True)
         offset = torch.tensor(shift, dtype=frac.dtype, device=frac.device) @ cells[b]
-        distance = (wrapped[b, i, j] + offset).norm(dim=-1)
+        distance = (wrapped[b, p] + offset).norm(dim=-1)
         keep = (distance <= cutoff).to(distance.dtype)
-        found.append(((b * n + i) * n + j, distance * keep, keep))
+        found.append((b * n_pairs + p, distance * keep, keep))
     return tuple(torch.cat(parts) for parts in zip(*found, strict=True))  # type: ignore[return-value]
 
 

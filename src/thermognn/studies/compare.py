@@ -101,8 +101,10 @@ def select_equal(
     ThermognnError
         When a scheme has fewer than ``n`` labeled rows (the counts are listed).
     """
-    ids = {s: sorted(int(r) for r, t in zip(row_ids, row_schemes, strict=True) if t == s)
-           for s in schemes}  # fmt: skip
+    ids = {
+        s: sorted(int(r) for r, t in zip(row_ids, row_schemes, strict=True) if t == s)
+        for s in schemes
+    }
     counts = {s: len(v) for s, v in ids.items()}
     size = min(counts.values()) if n is None else int(n)
     short = {s: c for s, c in counts.items() if c < max(size, 3)}
@@ -111,8 +113,10 @@ def select_equal(
             f"too few labeled structures for {max(size, 3)} per scheme: "
             + ", ".join(f"{s} has {c}" for s, c in counts.items())
         )
-    return {s: sorted(seeded_rng(seed, "compare", s).permutation(np.asarray(v))[:size].tolist())
-            for s, v in ids.items()}  # fmt: skip
+    return {
+        s: sorted(seeded_rng(seed, "compare", s).permutation(np.asarray(v))[:size].tolist())
+        for s, v in ids.items()
+    }
 
 
 def run_md_comparison(
@@ -180,10 +184,19 @@ def run_md_comparison(
     out = Path(out)
     data = DatasetRef.of(db, label, query, cutoff, cache_dir)
     train = TrainSettings(epochs, patience, batch_size, seed, device)
-    check_settings(out, "comparison", {
-        **data.describe(), **train.recorded(), "schemes": list(schemes), "n": n,
-        "model": model, "hparams": dict(hparams or {}), "split": list(split),
-    })  # fmt: skip
+    check_settings(
+        out,
+        "comparison",
+        {
+            **data.describe(),
+            **train.recorded(),
+            "schemes": list(schemes),
+            "n": n,
+            "model": model,
+            "hparams": dict(hparams or {}),
+            "split": list(split),
+        },
+    )
     selection = _load_selection(data, out, schemes, n, seed)
     size = len(next(iter(selection.values())))
     table = ResultTable(out / "comparison.csv", COMPARISON_COLUMNS)
@@ -198,13 +211,23 @@ def run_md_comparison(
             others = {s: selection[s] for s in schemes if s != scheme}
             test = sorted(own[parts["test"]].tolist() + [r for ids in others.values() for r in ids])
             yield TrainJob(
-                key=f"{scheme}/{k}", data=data, model=model, hparams=dict(hparams or {}),
-                split={"train": own[parts["train"]].tolist(), "val": own[parts["val"]].tolist(),
-                       "test": test},
-                groups={"test": own[parts["test"]].tolist(), **others}, seed=seed + k,
-                epochs=epochs, patience=patience, batch_size=batch_size, device=device,
+                key=f"{scheme}/{k}",
+                data=data,
+                model=model,
+                hparams=dict(hparams or {}),
+                split={
+                    "train": own[parts["train"]].tolist(),
+                    "val": own[parts["val"]].tolist(),
+                    "test": test,
+                },
+                groups={"test": own[parts["test"]].tolist(), **others},
+                seed=seed + k,
+                epochs=epochs,
+                patience=patience,
+                batch_size=batch_size,
+                device=device,
                 info={"train_scheme": scheme, "seed": k},
-            )  # fmt: skip
+            )
 
     ran = 0
     if todo:
@@ -229,21 +252,28 @@ def _load_selection(
         stored = {s: [int(r) for r in ids] for s, ids in read_json(path).items()}
         missing = set(r for ids in stored.values() for r in ids) - set(dataset.row_ids.tolist())
         if missing:
-            raise ThermognnError(f"{path}: {len(missing)} selected rows left the data set; use another --out")
+            raise ThermognnError(
+                f"{path}: {len(missing)} selected rows left the data set; use another --out"
+            )
         return stored
     selection = select_equal(dataset.row_ids.tolist(), dataset.schemes, schemes, n=n, seed=seed)
     write_json(path, selection)
     return selection
 
 
-def comparison_rows(job: TrainJob, outcome: TrainOutcome, schemes: Sequence[str]) -> list[dict[str, Any]]:
+def comparison_rows(
+    job: TrainJob, outcome: TrainOutcome, schemes: Sequence[str]
+) -> list[dict[str, Any]]:
     """The ``comparison.csv`` rows of one model: train, val, test and each other scheme."""
     scheme = job.info["train_scheme"]
     base = {
-        "train_scheme": scheme, "seed": job.info["seed"], "status": outcome.status,
-        "epochs_run": outcome.epochs_run, "wall_time": round(outcome.wall_time, 3),
+        "train_scheme": scheme,
+        "seed": job.info["seed"],
+        "status": outcome.status,
+        "epochs_run": outcome.epochs_run,
+        "wall_time": round(outcome.wall_time, 3),
         "error": " ".join(outcome.error.split())[:400],
-    }  # fmt: skip
+    }
     sets = [("train", scheme, "train"), ("val", scheme, "val"), ("test", scheme, "test")]
     sets += [("complementary", other, other) for other in schemes if other != scheme]
     rows = []
@@ -253,8 +283,15 @@ def comparison_rows(job: TrainJob, outcome: TrainOutcome, schemes: Sequence[str]
             continue
         metrics = outcome.group_metrics.get(source) if source not in ("train", "val") else None
         metrics = metrics if metrics is not None else outcome.metrics.get(source, {})
-        rows.append({**base, "eval_set": eval_set, "eval_scheme": eval_scheme, "n": len(ids),
-                     **{k: float(metrics.get(k, math.nan)) for k in ("mae", "rmse", "r2")}})  # fmt: skip
+        rows.append(
+            {
+                **base,
+                "eval_set": eval_set,
+                "eval_scheme": eval_scheme,
+                "n": len(ids),
+                **{k: float(metrics.get(k, math.nan)) for k in ("mae", "rmse", "r2")},
+            }
+        )
     return rows
 
 
@@ -268,7 +305,10 @@ def comparison_markdown(rows: Sequence[Mapping[str, str]], label: str, n: int) -
     for r in ok:
         groups.setdefault((r["train_scheme"], r["eval_set"], r["eval_scheme"]), []).append(r)
     order = {name: k for k, name in enumerate(EVAL_SETS)}
-    failed = sorted({(r["train_scheme"], r["seed"]) for r in rows} - {(r["train_scheme"], r["seed"]) for r in ok})
+    failed = sorted(
+        {(r["train_scheme"], r["seed"]) for r in rows}
+        - {(r["train_scheme"], r["seed"]) for r in ok}
+    )
     lines = [
         f"{label}: one model per scheme, trained on {n} of its structures (train/val/test "
         f"split); complementary = another scheme's {n} structures.",
@@ -281,8 +321,11 @@ def comparison_markdown(rows: Sequence[Mapping[str, str]], label: str, n: int) -
         groups.items(), key=lambda kv: (kv[0][0], order.get(kv[0][1], 9), kv[0][2])
     ):
         cells = [_mean_std([as_float(m[k]) for m in members]) for k in ("mae", "rmse", "r2")]
-        lines.append(f"| {scheme} | {eval_set} | {eval_scheme} | " + " | ".join(cells)
-                     + f" | {members[0]['n']} | {len(members)} |")  # fmt: skip
+        lines.append(
+            f"| {scheme} | {eval_set} | {eval_scheme} | "
+            + " | ".join(cells)
+            + f" | {members[0]['n']} | {len(members)} |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -225,8 +225,9 @@ def plan_sizes(
         short = [s for s in wanted if s > largest]
         if short and on_short == "error":
             s = short[-1]
-            have = len(plan.pool(scheme)) + (plan.test_size * len(plan.schemes) if scheme ==
-                                             COMBINED else plan.test_size)  # fmt: skip
+            have = len(plan.pool(scheme)) + (
+                plan.test_size * len(plan.schemes) if scheme == COMBINED else plan.test_size
+            )
             raise ThermognnError(
                 f"scheme {scheme!r} has {have} labeled structures: {len(plan.pool(scheme))} "
                 f"after reserving the test set, fewer than the {s} + {plan.n_val(s)} "
@@ -234,8 +235,13 @@ def plan_sizes(
                 f"{largest} (lower --sizes or --test-size, or clip with --on-short clip)"
             )
         if short:
-            logger.warning("scheme %s: sizes %s clipped to %d (the pool holds %d)", scheme,
-                           short, largest, len(plan.pool(scheme)))  # fmt: skip
+            logger.warning(
+                "scheme %s: sizes %s clipped to %d (the pool holds %d)",
+                scheme,
+                short,
+                largest,
+                len(plan.pool(scheme)),
+            )
         plan.sizes[scheme] = sorted({min(s, largest) for s in wanted if min(s, largest) >= 1})
     return plan
 
@@ -356,32 +362,57 @@ def run_learning_curves(
     if not 1 <= seeds <= MAX_SEEDS:
         raise ThermognnError(f"seeds must be 1…{MAX_SEEDS}, got {seeds}")
     if len(set(schemes)) < 2 or COMBINED in schemes:
-        raise ThermognnError(f"give two or more distinct schemes (not {COMBINED!r}), got {list(schemes)}")
+        raise ThermognnError(
+            f"give two or more distinct schemes (not {COMBINED!r}), got {list(schemes)}"
+        )
     if test_size < 1 or not 0 < val_fraction < 1:
         raise ThermognnError("test_size must be ≥ 1 and val_fraction in (0, 1)")
     out = Path(out)
     data = DatasetRef.of(db, label, query, cutoff, cache_dir)
     train = TrainSettings(epochs, patience, batch_size, seed, device)
-    check_settings(out, "curves", {
-        **data.describe(), **train.recorded(), "schemes": list(schemes), "test_size": test_size,
-        "val_fraction": val_fraction, "model": model, "hparams": dict(hparams or {}),
-    })  # fmt: skip
-    plan = plan_sizes(_load_plan(data, out, schemes, test_size, seed, val_fraction), sizes,
-                      combined=combined, on_short=on_short)  # fmt: skip
+    check_settings(
+        out,
+        "curves",
+        {
+            **data.describe(),
+            **train.recorded(),
+            "schemes": list(schemes),
+            "test_size": test_size,
+            "val_fraction": val_fraction,
+            "model": model,
+            "hparams": dict(hparams or {}),
+        },
+    )
+    plan = plan_sizes(
+        _load_plan(data, out, schemes, test_size, seed, val_fraction),
+        sizes,
+        combined=combined,
+        on_short=on_short,
+    )
     table = ResultTable(out / "curves.csv", CURVE_COLUMNS)
     done = {(r["train_scheme"], int(r["size"]), int(r["seed"])) for r in table.rows()}
     keys = [(ts, size, k) for ts in plan.sizes for size in plan.sizes[ts] for k in range(seeds)]
     todo = [key for key in keys if key not in done]
-    logger.info("learning curves %s: %d runs to train, %d recorded", out, len(todo), len(keys) - len(todo))
+    logger.info(
+        "learning curves %s: %d runs to train, %d recorded", out, len(todo), len(keys) - len(todo)
+    )
 
     def jobs() -> Any:
         for ts, size, k in todo:
             yield TrainJob(
-                key=f"{ts}/{size}/{k}", data=data, split=plan.selection(ts, size, k), model=model,
-                hparams=dict(hparams or {}), seed=seed + k, epochs=epochs, patience=patience,
-                batch_size=batch_size, device=device, groups=dict(plan.reserved),
+                key=f"{ts}/{size}/{k}",
+                data=data,
+                split=plan.selection(ts, size, k),
+                model=model,
+                hparams=dict(hparams or {}),
+                seed=seed + k,
+                epochs=epochs,
+                patience=patience,
+                batch_size=batch_size,
+                device=device,
+                groups=dict(plan.reserved),
                 info={"train_scheme": ts, "size": size, "seed": k},
-            )  # fmt: skip
+            )
 
     ran = 0
     if todo:
@@ -395,8 +426,9 @@ def run_learning_curves(
     if plots:
         from thermognn.studies.plots import plot_learning_curves
 
-        figure = plot_learning_curves(result.rows, out / "learning_curves.png", spread=spread,
-                                      unit=_unit(label))  # fmt: skip
+        figure = plot_learning_curves(
+            result.rows, out / "learning_curves.png", spread=spread, unit=_unit(label)
+        )
         if figure is not None:
             result.figures.append(figure)
     return result
@@ -409,7 +441,12 @@ def _unit(label: str) -> str:
 
 
 def _load_plan(
-    data: DatasetRef, out: Path, schemes: Sequence[str], test_size: int, seed: int, val_fraction: float
+    data: DatasetRef,
+    out: Path,
+    schemes: Sequence[str],
+    test_size: int,
+    seed: int,
+    val_fraction: float,
 ) -> CurvePlan:
     """The stored plan of a resumed study, or a new reservation (stored at once)."""
     dataset = data.load()  # also warms the graph cache the workers read
@@ -417,35 +454,58 @@ def _load_plan(
     if path.is_file():
         plan = CurvePlan.from_dict(read_json(path))
         present = set(dataset.row_ids.tolist())
-        missing = [r for ids in (*plan.reserved.values(), *plan.pools.values()) for r in ids
-                   if r not in present]  # fmt: skip
+        missing = [
+            r
+            for ids in (*plan.reserved.values(), *plan.pools.values())
+            for r in ids
+            if r not in present
+        ]
         if missing:
             raise ThermognnError(
                 f"{path}: {len(missing)} stored rows are no longer in the data set "
                 f"(e.g. {missing[:5]}); the database changed — use another --out"
             )
         return plan
-    plan = reserve_tests(dataset.row_ids.tolist(), dataset.schemes, schemes=schemes,
-                         test_size=test_size, seed=seed, val_fraction=val_fraction)  # fmt: skip
+    plan = reserve_tests(
+        dataset.row_ids.tolist(),
+        dataset.schemes,
+        schemes=schemes,
+        test_size=test_size,
+        seed=seed,
+        val_fraction=val_fraction,
+    )
     write_json(path, plan.to_dict())
     return plan
 
 
-def curve_rows(job: TrainJob, outcome: TrainOutcome, schemes: Sequence[str]) -> list[dict[str, Any]]:
+def curve_rows(
+    job: TrainJob, outcome: TrainOutcome, schemes: Sequence[str]
+) -> list[dict[str, Any]]:
     """The tidy ``curves.csv`` rows of one run: one per test set."""
     info = job.info
     base = {
-        "train_scheme": info["train_scheme"], "size": info["size"], "seed": info["seed"],
-        "status": outcome.status, "n_train": len(job.split["train"]),
-        "n_val": len(job.split["val"]), "epochs_run": outcome.epochs_run,
-        "wall_time": round(outcome.wall_time, 3), "error": " ".join(outcome.error.split())[:400],
-    }  # fmt: skip
+        "train_scheme": info["train_scheme"],
+        "size": info["size"],
+        "seed": info["seed"],
+        "status": outcome.status,
+        "n_train": len(job.split["train"]),
+        "n_val": len(job.split["val"]),
+        "epochs_run": outcome.epochs_run,
+        "wall_time": round(outcome.wall_time, 3),
+        "error": " ".join(outcome.error.split())[:400],
+    }
     rows = []
     for test_set in (*schemes, COMBINED):
         split = "test" if test_set == COMBINED else test_set
-        rows.append({
-            **base, "test_set": test_set, "relation": relation(info["train_scheme"], test_set),
-            **{name: outcome.metric(split, name) for name in ("mae", "rmse", "r2")},
-            "n": len(job.groups[test_set]) if test_set in job.groups else len(job.split["test"]),
-        })  # fmt: skip
+        rows.append(
+            {
+                **base,
+                "test_set": test_set,
+                "relation": relation(info["train_scheme"], test_set),
+                **{name: outcome.metric(split, name) for name in ("mae", "rmse", "r2")},
+                "n": len(job.groups[test_set])
+                if test_set in job.groups
+                else len(job.split["test"]),
+            }
+        )
     return rows

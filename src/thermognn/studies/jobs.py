@@ -99,7 +99,9 @@ class DatasetRef:
 
     def describe(self) -> dict[str, Any]:
         """JSON-ready description (for study settings)."""
-        query = self.query if self.query is None or isinstance(self.query, str) else dict(self.query)
+        query = (
+            self.query if self.query is None or isinstance(self.query, str) else dict(self.query)
+        )
         return {"db": self.db, "label": self.label, "query": query, "cutoff": self.cutoff}
 
 
@@ -268,26 +270,42 @@ def train_job(job: TrainJob) -> TrainOutcome:
         with tempfile.TemporaryDirectory(prefix="thermognn-task-") as tmp:
             run_dir = Path(tmp) / "run"
             result = train_run(
-                job.data.db, labels=[job.data.label], model=job.model, query=job.data.query,
-                hparams=dict(job.hparams), out=run_dir, seed=job.seed, epochs=job.epochs,
-                patience=job.patience, batch_size=job.batch_size, device=job.device,
-                dataset=dataset, split_indices=split, progress=watch,
-            )  # fmt: skip
+                job.data.db,
+                labels=[job.data.label],
+                model=job.model,
+                query=job.data.query,
+                hparams=dict(job.hparams),
+                out=run_dir,
+                seed=job.seed,
+                epochs=job.epochs,
+                patience=job.patience,
+                batch_size=job.batch_size,
+                device=job.device,
+                dataset=dataset,
+                split_indices=split,
+                progress=watch,
+            )
             groups = _group_metrics(run_dir, job.groups)
             files = _read_files(run_dir) if job.keep_files else None
     except StopTraining as stop:
         return TrainOutcome(
-            job.key, stop.status, epochs_run=stop.epoch, stop_reason=stop.status,
+            job.key,
+            stop.status,
+            epochs_run=stop.epoch,
+            stop_reason=stop.status,
             best_epoch=getattr(watch.last, "best_epoch", 0),
             best_val_loss=getattr(watch.last, "best_val_loss", math.nan),
             wall_time=time.perf_counter() - start,
-        )  # fmt: skip
+        )
     except Exception as exc:  # noqa: BLE001 - any failure is this task's, not the study's
         logger.warning("task %s failed: %s: %s", job.key, type(exc).__name__, exc)
         return TrainOutcome(
-            job.key, "failed", epochs_run=getattr(watch.last, "epoch", 0),
-            error=f"{type(exc).__name__}: {exc}", wall_time=time.perf_counter() - start,
-        )  # fmt: skip
+            job.key,
+            "failed",
+            epochs_run=getattr(watch.last, "epoch", 0),
+            error=f"{type(exc).__name__}: {exc}",
+            wall_time=time.perf_counter() - start,
+        )
     metrics = result.metrics[job.data.label]
     diverged = result.stop_reason == "nan_loss" or not math.isfinite(metrics["val"]["mae"])
     return TrainOutcome(
@@ -304,7 +322,9 @@ def train_job(job: TrainJob) -> TrainOutcome:
     )
 
 
-def _group_metrics(run_dir: Path, groups: Mapping[str, Sequence[int]]) -> dict[str, dict[str, float]]:
+def _group_metrics(
+    run_dir: Path, groups: Mapping[str, Sequence[int]]
+) -> dict[str, dict[str, float]]:
     """Metrics of named row-id groups of the test split, from ``predictions.csv``."""
     if not groups:
         return {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,12 @@ from thermognn.studies.records import as_float
 logger = logging.getLogger(__name__)
 
 #: Rows (hyperparameters) and columns (validation metrics) of the violin figure.
-VIOLIN_PARAMS = (("model", "architecture"), ("lr", "learning rate"), ("hidden", "hidden channels"),
-                 ("dropout", "dropout"))  # fmt: skip
+VIOLIN_PARAMS = (
+    ("model", "architecture"),
+    ("lr", "learning rate"),
+    ("hidden", "hidden channels"),
+    ("dropout", "dropout"),
+)
 VIOLIN_METRICS = (("r2", "R²"), ("mae", "MAE"), ("mse", "MSE"))
 
 
@@ -85,7 +90,7 @@ def plot_violins(
     figure = Figure(figsize=(11, 12), layout="constrained")
     axes = figure.subplots(len(VIOLIN_PARAMS), len(VIOLIN_METRICS), squeeze=False)
     for i, (param, title) in enumerate(VIOLIN_PARAMS):
-        categories = sorted({r[param] for r in shown}, key=lambda v, p=param: _sort_key(p, v))
+        categories = sorted({r[param] for r in shown}, key=partial(_sort_key, param))
         for j, (metric, name) in enumerate(VIOLIN_METRICS):
             ax = axes[i][j]
             groups = [values[metric][[r[param] == c for r in shown]] for c in categories]
@@ -102,7 +107,8 @@ def plot_violins(
             ax.set_ylabel(f"validation {name}")
     left_out = len(scored) - len(shown)
     figure.suptitle(
-        f"{len(shown)} trials" + (f" ({left_out} with R² < {r2_floor:g} left out)" if left_out else "")
+        f"{len(shown)} trials"
+        + (f" ({left_out} with R² < {r2_floor:g} left out)" if left_out else "")
     )
     return _save(figure, Path(path), formats)
 

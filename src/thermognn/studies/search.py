@@ -40,7 +40,13 @@ from thermognn.studies.jobs import (
 from thermognn.studies.records import as_float, normalise
 from thermognn.studies.space import PAPER_GRID, SearchSpace, TrialPoint
 from thermognn.studies.tasks import ClusterSpec, TaskPool
-from thermognn.studies.trials import SweepResult, TrainSettings, TrialStudy, best_row
+from thermognn.studies.trials import (
+    SweepResult,
+    TrainSettings,
+    TrialStudy,
+    best_row,
+    epochs_of,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -60,18 +66,21 @@ class PrunerSpec:
     Attributes
     ----------
     kind
-        ``median`` (median of earlier trials at the same epoch, after a warm-up of a
-        tenth of the epochs), ``sha`` (asynchronous successive halving, reduction
-        factor 3) or ``none``.
+        ``median`` (median of earlier trials at the same epoch), ``sha``
+        (asynchronous successive halving, reduction factor 3) or ``none``.
     epochs
-        Maximum epochs of a trial (sets the median pruner's warm-up).
+        Maximum epochs of a trial.
     startup_trials
         Trials never pruned by the median pruner while fewer have finished.
+    warmup
+        Epochs before a trial may be pruned (median) or the first rung (sha); default
+        a tenth of ``epochs`` (median) or Optuna's ``auto`` (sha).
     """
 
     kind: str = "median"
     epochs: int = 300
     startup_trials: int = 5
+    warmup: int | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in PRUNERS:
@@ -82,11 +91,14 @@ class PrunerSpec:
         import optuna
 
         if self.kind == "median":
+            warmup = self.warmup if self.warmup is not None else max(1, self.epochs // 10)
             return optuna.pruners.MedianPruner(
-                n_startup_trials=self.startup_trials, n_warmup_steps=max(1, self.epochs // 10)
+                n_startup_trials=self.startup_trials, n_warmup_steps=warmup
             )
         if self.kind == "sha":
-            return optuna.pruners.SuccessiveHalvingPruner(min_resource="auto", reduction_factor=3)
+            return optuna.pruners.SuccessiveHalvingPruner(
+                min_resource=self.warmup or "auto", reduction_factor=3
+            )
         return optuna.pruners.NopPruner()
 
 
@@ -115,7 +127,9 @@ def open_storage(spec: str) -> Any:
     except ThermognnError:
         raise
     except Exception as exc:  # noqa: BLE001 - driver/URL errors of many kinds
-        raise ThermognnError(f"Optuna storage {spec}: cannot open ({type(exc).__name__}: {exc})") from None
+        raise ThermognnError(
+            f"Optuna storage {spec}: cannot open ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def open_study(
@@ -152,9 +166,13 @@ def open_study(
         seed=seed, n_startup_trials=startup_trials, constant_liar=True
     )
     study = optuna.create_study(
-        storage=storage, study_name=study_name, sampler=sampler, pruner=pruner.build(),
-        direction="minimize", load_if_exists=True,
-    )  # fmt: skip
+        storage=storage,
+        study_name=study_name,
+        sampler=sampler,
+        pruner=pruner.build(),
+        direction="minimize",
+        load_if_exists=True,
+    )
     wanted = normalise(dict(identity))
     found = study.user_attrs.get(IDENTITY_ATTR)
     if found is None and study.trials:
@@ -166,7 +184,9 @@ def open_study(
         study.set_user_attr(IDENTITY_ATTR, wanted)
     elif normalise(found) != wanted:
         differ = sorted(k for k in set(found) | set(wanted) if found.get(k) != wanted.get(k))
-        details = "; ".join(f"{k}: {found.get(k)!r} there, {wanted.get(k)!r} here" for k in differ[:3])
+        details = "; ".join(
+            f"{k}: {found.get(k)!r} there, {wanted.get(k)!r} here" for k in differ[:3]
+        )
         raise ThermognnError(
             f"Optuna storage {spec}: study {study_name!r} belongs to another study ({details}); "
             "choose another --storage or --study-name"
@@ -191,8 +211,11 @@ class OptunaReporter:
 
     def __init__(self, storage: str, study_name: str, trial_id: int, pruner: PrunerSpec) -> None:
         self.storage, self.study_name, self.trial_id, self.pruner = (
-            storage, study_name, trial_id, pruner,
-        )  # fmt: skip
+            storage,
+            study_name,
+            trial_id,
+            pruner,
+        )
         self._trial: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -204,9 +227,10 @@ class OptunaReporter:
 
         if self._trial is None:
             study = optuna.load_study(
-                study_name=self.study_name, storage=open_storage(self.storage),
+                study_name=self.study_name,
+                storage=open_storage(self.storage),
                 pruner=self.pruner.build(),
-            )  # fmt: skip
+            )
             self._trial = optuna.trial.Trial(study, self.trial_id)
         if not math.isfinite(log.val_loss):
             return
@@ -224,10 +248,12 @@ def run_search(
     space: SearchSpace = PAPER_GRID,
     trials: int = 50,
     pruner: str = "median",
+    pruner_warmup: int | None = None,
     storage: str | Path | None = None,
     study_name: str = "thermognn-sweep",
     epoch_budget: int | None = None,
     startup_trials: int = 10,
+    sampler_seed: int | None = None,
     epochs: int = 300,
     patience: int = 30,
     batch_size: int = 64,
@@ -255,6 +281,9 @@ def run_search(
         Trials in the whole study (all machines; resumed ones count).
     pruner
         ``median``, ``sha`` (successive halving) or ``none``.
+    pruner_warmup
+        Epochs before a trial may be pruned (median; default a tenth of ``epochs``)
+        or the first successive-halving rung (default ``auto``).
     storage
         Optuna storage: a file (journal; SQLite for ``.db``/``.sqlite``) or a URL;
         default ``out/optuna.log``.
@@ -266,8 +295,10 @@ def run_search(
         overshoot the budget).
     startup_trials
         Random trials before TPE models the space.
+    sampler_seed
+        Seed of the TPE sampler (default: ``seed``).
     epochs, patience, batch_size, seed, split, device
-        Training settings (``seed`` also seeds the sampler).
+        Training settings.
     workers, scheduler, connect_timeout, keep, cutoff, cache_dir, plots, progress
         As :func:`~thermognn.studies.run_sweep`.
 
@@ -282,14 +313,32 @@ def run_search(
     data = DatasetRef.of(db, label, query, cutoff, cache_dir)
     train = TrainSettings(epochs, patience, batch_size, seed, device)
     spec = storage_spec(storage, out)
-    prune = PrunerSpec(pruner, epochs)
-    settings = {"space": space.to_dict(), "pruner": pruner, "storage": spec, "study_name": study_name}
-    study = TrialStudy(data, out, kind="optuna", train=train, fractions=split, keep=keep,
-                       settings=settings)  # fmt: skip
-    identity = {"label": label, "query": data.describe()["query"], "split": study.split_digest,
-                "space": space.to_dict(), **train.recorded()}  # fmt: skip
-    optuna_study = open_study(spec, study_name, identity, seed=seed, pruner=prune,
-                              startup_trials=startup_trials)  # fmt: skip
+    prune = PrunerSpec(pruner, epochs, warmup=pruner_warmup)
+    settings = {
+        "space": space.to_dict(),
+        "pruner": pruner,
+        "pruner_warmup": pruner_warmup,
+        "storage": spec,
+        "study_name": study_name,
+    }
+    study = TrialStudy(
+        data, out, kind="optuna", train=train, fractions=split, keep=keep, settings=settings
+    )
+    identity = {
+        "label": label,
+        "query": data.describe()["query"],
+        "split": study.split_digest,
+        "space": space.to_dict(),
+        **train.recorded(),
+    }
+    optuna_study = open_study(
+        spec,
+        study_name,
+        identity,
+        seed=seed if sampler_seed is None else sampler_seed,
+        pruner=prune,
+        startup_trials=startup_trials,
+    )
     owner = f"{socket.gethostname()}:{out.resolve()}"
     _reconcile(optuna_study, study, owner)
     search = _Search(optuna_study, study, space, owner, spec, prune, trials, epoch_budget)
@@ -331,7 +380,7 @@ class _Search:
         }
         self.asked: dict[str, Any] = {}
         self.ran = 0
-        self.used = sum(int(as_float(r["epochs_run"]) or 0) for r in study.table.rows())
+        self.used = sum(epochs_of(r) for r in study.table.rows())
 
     def counted(self) -> int:
         """Trials of the study that count towards ``trials`` (interrupted ones do not)."""
@@ -353,8 +402,9 @@ class _Search:
                 self._record_duplicate(trial, point, twin)
                 continue
             self.asked[key] = trial
-            hook = OptunaReporter(self.storage, self.optuna_study.study_name, trial._trial_id,
-                                  self.pruner)  # fmt: skip
+            hook = OptunaReporter(
+                self.storage, self.optuna_study.study_name, trial._trial_id, self.pruner
+            )
             epochs = min(left, self.study.train.epochs) if left is not None else None
             yield self.study.job(point, key=key, epochs=epochs, on_epoch=hook)
 
@@ -373,7 +423,9 @@ class _Search:
         import optuna
 
         key = f"optuna-{trial.number:04d}"
-        outcome = TrainOutcome(key, "duplicate", stop_reason=f"duplicate of optuna-{twin.number:04d}")
+        outcome = TrainOutcome(
+            key, "duplicate", stop_reason=f"duplicate of optuna-{twin.number:04d}"
+        )
         job = self.study.job(point, key=key)
         trial.set_user_attr("row", self.study.row(job, outcome))
         self.study.record(job, outcome)

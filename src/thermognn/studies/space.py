@@ -42,8 +42,8 @@ class TrialPoint:
 
     @property
     def trial_id(self) -> str:
-        """Stable identifier, e.g. ``paper-3_lr1e-04_h64_d0.2``."""
-        return f"{self.model}_lr{self.lr:.0e}_h{self.hidden}_d{self.dropout:g}"
+        """Stable identifier, e.g. ``paper-3_lr0.0001_h64_d0.2``."""
+        return f"{self.model}_lr{self.lr:g}_h{self.hidden}_d{self.dropout:g}"
 
     def hparams(self) -> dict[str, Any]:
         """Hyperparameters for :func:`thermognn.training.train_run` (``lr`` included)."""

@@ -7,6 +7,7 @@ A sweep folder::
       split.json     the one fixed train/val/test split (seed, database row ids)
       trials.csv     one row per finished trial, appended as each arrives
       best/          run folder of the best trial so far (ranked on validation MAE)
+      runs/<trial>/  every trial's run folder (``keep="all"``; the row's ``run_dir``)
       best.json      that trial's row: hyperparameters, validation and test metrics
       summary.json   trial counts by status, total epochs, the best trial
       violins.png    validation R², MAE, MSE per hyperparameter (paper Figs. S5–S8)
@@ -61,6 +62,7 @@ TRIAL_COLUMNS = (
     "test_rmse",
     "test_r2",
     "wall_time",
+    "run_dir",
     "error",
 )
 
@@ -132,12 +134,18 @@ class SweepResult:
     @property
     def total_epochs(self) -> int:
         """Epochs trained over all recorded trials."""
-        return sum(int(as_float(r["epochs_run"]) or 0) for r in self.rows)
+        return sum(epochs_of(r) for r in self.rows)
 
     @property
     def status_counts(self) -> dict[str, int]:
         """Recorded trials by status."""
         return dict(Counter(r["status"] for r in self.rows))
+
+
+def epochs_of(row: dict[str, str]) -> int:
+    """Epochs a recorded trial trained (0 when not recorded)."""
+    value = as_float(row.get("epochs_run"))
+    return int(value) if math.isfinite(value) else 0
 
 
 def best_row(rows: Iterable[dict[str, str]]) -> dict[str, str] | None:
@@ -194,7 +202,9 @@ class TrialStudy:
             kind,
             {**data.describe(), **train.recorded(), "fractions": fractions, **(settings or {})},
         )
-        self.split = fixed_split(data, self.out / "split.json", seed=train.seed, fractions=fractions)
+        self.split = fixed_split(
+            data, self.out / "split.json", seed=train.seed, fractions=fractions
+        )
         self.table = ResultTable(self.out / "trials.csv", TRIAL_COLUMNS)
         self.best = best_row(self.table.rows())
 
@@ -249,6 +259,7 @@ class TrialStudy:
             "stop_reason": outcome.stop_reason,
             "best_val_loss": outcome.best_val_loss,
             "wall_time": round(outcome.wall_time, 3),
+            "run_dir": f"runs/{job.key}" if outcome.files and self.keep == "all" else "",
             "error": " ".join(outcome.error.split())[:400],
         }
         for split in ("val", "test"):

@@ -17,9 +17,7 @@ from torch_geometric.data import Batch, Data
 from thermognn.models.dense import DenseBatch, DenseGraphStore
 
 
-def batch_positions(
-    n: int, batch_size: int, generator: torch.Generator | None
-) -> list[Tensor]:
+def batch_positions(n: int, batch_size: int, generator: torch.Generator | None) -> list[Tensor]:
     """Positions 0…n−1 cut into batches, shuffled when ``generator`` is given.
 
     A trailing batch of a single graph is merged into the previous one (BatchNorm

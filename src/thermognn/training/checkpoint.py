@@ -95,7 +95,9 @@ class RunRecord:
         required = ("model", "family", "hparams", "labels", "node_features", "cutoff", "scalers")
         missing = [key for key in required if key not in record]
         if missing:
-            raise CheckpointError(f"{where}: not a thermognn run record (lacks {', '.join(missing)})")
+            raise CheckpointError(
+                f"{where}: not a thermognn run record (lacks {', '.join(missing)})"
+            )
         if record.get("format", RUN_FORMAT) > RUN_FORMAT:
             raise CheckpointError(
                 f"{where}: run format {record['format']} is newer than this thermognn "
@@ -245,5 +247,7 @@ def find_runs(path: str | Path) -> list[Path]:
         return [path]
     runs = sorted(p for p in path.iterdir() if (p / RECORD_FILE).is_file()) if path.is_dir() else []
     if not runs:
-        raise CheckpointError(f"{path}: not a run folder (no {RECORD_FILE} in it or its sub-folders)")
+        raise CheckpointError(
+            f"{path}: not a run folder (no {RECORD_FILE} in it or its sub-folders)"
+        )
     return runs

@@ -47,7 +47,9 @@ class Evaluation:
             writer = csv.writer(handle)
             writer.writerow(("row_id", "label", "true", "predicted"))
             for k, name in enumerate(self.labels):
-                for r, t, p in zip(self.row_ids, self.true[:, k], self.predicted[:, k], strict=True):
+                for r, t, p in zip(
+                    self.row_ids, self.true[:, k], self.predicted[:, k], strict=True
+                ):
                     writer.writerow((int(r), name, f"{t:.10g}", f"{p:.10g}"))
         return folder
 
@@ -96,16 +98,32 @@ def evaluate_run(
     record = predictor.record
     if dataset is None:
         dataset = load_graph_dataset(
-            db, labels=record.labels, query=query, cutoff=record.cutoff,
-            cache_dir=cache_dir, missing=missing,  # type: ignore[arg-type]
+            db,
+            labels=record.labels,
+            query=query,
+            cutoff=record.cutoff,
+            cache_dir=cache_dir,
+            missing=missing,  # type: ignore[arg-type]
         )
-    check_schema(record, node_features=NODE_FEATURES, cutoff=dataset.cutoff,
-                 labels=list(dataset.labels), where=f"run {run_dir}")
+    check_schema(
+        record,
+        node_features=NODE_FEATURES,
+        cutoff=dataset.cutoff,
+        labels=list(dataset.labels),
+        where=f"run {run_dir}",
+    )
     columns = [list(dataset.labels).index(name) for name in record.labels]
     true = np.concatenate([g.y[:, columns].double().numpy() for g in dataset])
     predicted = predictor.predict_graphs(list(dataset))
     metrics = {
-        name: regression_metrics(true[:, k], predicted[:, k]) for k, name in enumerate(record.labels)
+        name: regression_metrics(true[:, k], predicted[:, k])
+        for k, name in enumerate(record.labels)
     }
-    return Evaluation(list(record.labels), dict(record.units), metrics,
-                      np.asarray(dataset.row_ids), true, predicted)
+    return Evaluation(
+        list(record.labels),
+        dict(record.units),
+        metrics,
+        np.asarray(dataset.row_ids),
+        true,
+        predicted,
+    )

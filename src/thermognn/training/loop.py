@@ -11,11 +11,12 @@ import copy
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import torch
 
+from thermognn.errors import ThermognnError
 from thermognn.training.batches import DenseSource, SparseSource
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,19 @@ class FitConfig:
     weight_decay: float = 0.0
     batch_size: int = 64
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        checks = {
+            "epochs": self.epochs >= 1,
+            "patience": self.patience >= 1,
+            "batch_size": self.batch_size >= 1,
+            "lr": self.lr > 0 and math.isfinite(self.lr),
+            "weight_decay": self.weight_decay >= 0,
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            values = ", ".join(f"{name}={getattr(self, name)}" for name in bad)
+            raise ThermognnError(f"invalid training settings: {values} (need positive values)")
 
 
 @dataclass(frozen=True)
@@ -89,6 +103,17 @@ class FitResult:
     history: list[EpochLog] = field(default_factory=list)
 
 
+def make_optimizer(
+    parameters: Iterable[torch.nn.Parameter], lr: float, weight_decay: float = 0.0
+) -> torch.optim.Optimizer:
+    """Adam, fused where torch supports it (several times faster per step on CPU)."""
+    params = list(parameters)
+    try:
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+
+
 def mse_loss(model: torch.nn.Module, source: Source, batch_size: int) -> float:
     """Mean squared error of the scaled targets over a whole source (eval mode)."""
     was_training = model.training
@@ -97,7 +122,9 @@ def mse_loss(model: torch.nn.Module, source: Source, batch_size: int) -> float:
     with torch.no_grad():
         for inputs, y in source.batches(batch_size):
             assert y is not None
-            total += float(torch.nn.functional.mse_loss(source.forward(model, inputs), y, reduction="sum"))
+            total += float(
+                torch.nn.functional.mse_loss(source.forward(model, inputs), y, reduction="sum")
+            )
             count += y.numel()
     model.train(was_training)
     return total / max(count, 1)
@@ -163,7 +190,7 @@ def fit(
         The best epoch and why training stopped. A non-finite training or validation
         loss stops training at once; the model keeps the last good (best) weights.
     """
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = make_optimizer(model.parameters(), config.lr, config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed)
     best_loss = mse_loss(model, val, config.batch_size)
     if not math.isfinite(best_loss):
@@ -175,7 +202,9 @@ def fit(
     for epoch in range(1, config.epochs + 1):
         start = time.perf_counter()
         train_loss = train_epoch(model, train, optimizer, config.batch_size, generator)
-        val_loss = mse_loss(model, val, config.batch_size) if math.isfinite(train_loss) else math.nan
+        val_loss = (
+            mse_loss(model, val, config.batch_size) if math.isfinite(train_loss) else math.nan
+        )
         finite = math.isfinite(train_loss) and math.isfinite(val_loss)
         if finite and val_loss < best_loss:
             best_loss, best_epoch = val_loss, epoch
@@ -183,7 +212,12 @@ def fit(
             if on_improve is not None:
                 on_improve(model, epoch)
         log = EpochLog(
-            epoch, config.epochs, train_loss, val_loss, best_loss, best_epoch,
+            epoch,
+            config.epochs,
+            train_loss,
+            val_loss,
+            best_loss,
+            best_epoch,
             time.perf_counter() - start,
         )
         result.history.append(log)

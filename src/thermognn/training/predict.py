@@ -151,7 +151,9 @@ class Predictor:
         (offset,), (scale,) = scalers.edge.offset, scalers.edge.scale
         adj = periodic_adjacency(positions, lattice, self.record.cutoff, scale, offset).float()
         numbers = np.concatenate([a.numbers for a in structures])
-        x = torch.from_numpy(node_features(numbers)).view(len(structures), -1, len(self.record.node_features))
+        x = torch.from_numpy(node_features(numbers)).view(
+            len(structures), -1, len(self.record.node_features)
+        )
         n_nodes = torch.full((len(structures),), x.shape[1], dtype=torch.long)
         return DenseBatch(scalers.node.transform(x), adj, n_nodes).to(self.device)
 

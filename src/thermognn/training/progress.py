@@ -34,7 +34,9 @@ class EpochProgress:
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("train {task.fields[train]}  val {task.fields[val]}  best {task.fields[best]}"),
+            TextColumn(
+                "train {task.fields[train]}  val {task.fields[val]}  best {task.fields[best]}"
+            ),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             console=Console(stderr=True),

@@ -93,7 +93,12 @@ def _load_dataset(
     if db is None:
         raise ThermognnError("train_run needs a database (db) or a prebuilt dataset")
     return load_graph_dataset(
-        db, labels=labels, query=query, cutoff=cutoff, cache_dir=cache_dir, missing=missing  # type: ignore[arg-type]
+        db,
+        labels=labels,
+        query=query,
+        cutoff=cutoff,
+        cache_dir=cache_dir,
+        missing=missing,  # type: ignore[arg-type]
     )
 
 
@@ -107,7 +112,11 @@ def _target_columns(dataset: Any, labels: list[str]) -> list[int]:
 
 
 def _split_hparams(
-    spec: ModelSpec, hparams: Mapping[str, Any] | None, n_features: int, n_targets: int, cutoff: float
+    spec: ModelSpec,
+    hparams: Mapping[str, Any] | None,
+    n_features: int,
+    n_targets: int,
+    cutoff: float,
 ) -> tuple[dict[str, Any], dict[str, float]]:
     """Resolved model hyperparameters and optimiser settings from one dict."""
     user = dict(hparams or {})
@@ -115,7 +124,13 @@ def _split_hparams(
     fixed = {"in_channels": n_features, "n_targets": n_targets}
     if "cutoff" in spec.hparam_names():
         user.setdefault("cutoff", cutoff)
-    return spec.resolve(**{**user, **fixed}), optimiser
+    resolved = spec.resolve(**{**user, **fixed})
+    with torch.random.fork_rng(devices=[]):
+        try:
+            spec.cls(**resolved)
+        except (TypeError, ValueError) as exc:
+            raise ThermognnError(f"model {spec.name!r}: {exc}") from None
+    return resolved, optimiser
 
 
 def _prepare_out(out: str | Path, overwrite: bool) -> Path:
@@ -214,11 +229,18 @@ def train_run(
     )
     if the_split.sizes["val"] == 0:
         raise ThermognnError("the validation split is empty; early stopping needs one")
-    config = FitConfig(epochs, patience, optimiser.get("lr", 1e-3),
-                       optimiser.get("weight_decay", 0.0), batch_size, seed)
+    config = FitConfig(
+        epochs=epochs,
+        patience=patience,
+        lr=optimiser.get("lr", 1e-3),
+        weight_decay=optimiser.get("weight_decay", 0.0),
+        batch_size=batch_size,
+        seed=seed,
+    )
     run_dir = _prepare_out(out, overwrite)
-    trainer = _Trainer(dataset, columns, spec, model_hparams, the_split, config,
-                       resolve_device(device), dense)
+    trainer = _Trainer(
+        dataset, columns, spec, model_hparams, the_split, config, resolve_device(device), dense
+    )
     record = trainer.record(names, graph_cutoff, db, query)
     write_json(run_dir / "split.json", the_split.to_dict(np.asarray(dataset.row_ids)))
     write_json(run_dir / RECORD_FILE, record.to_dict())
@@ -227,12 +249,31 @@ def train_run(
     wall = time.perf_counter() - start
     _finish_record(run_dir, record, fit_result, wall)
     _write_history(run_dir, fit_result.history)
-    write_json(run_dir / "metrics.json", {"units": label_units(names), "stop_reason":
-               fit_result.stop_reason, "best_epoch": fit_result.best_epoch, "metrics": metrics})
-    logger.info("run %s: best epoch %d, stopped by %s, %.1f s", run_dir,
-                fit_result.best_epoch, fit_result.stop_reason, wall)
-    return RunResult(run_dir, metrics, names, fit_result.best_epoch, fit_result.epochs_run,
-                     fit_result.stop_reason, wall)
+    write_json(
+        run_dir / "metrics.json",
+        {
+            "units": label_units(names),
+            "stop_reason": fit_result.stop_reason,
+            "best_epoch": fit_result.best_epoch,
+            "metrics": metrics,
+        },
+    )
+    logger.info(
+        "run %s: best epoch %d, stopped by %s, %.1f s",
+        run_dir,
+        fit_result.best_epoch,
+        fit_result.stop_reason,
+        wall,
+    )
+    return RunResult(
+        run_dir,
+        metrics,
+        names,
+        fit_result.best_epoch,
+        fit_result.epochs_run,
+        fit_result.stop_reason,
+        wall,
+    )
 
 
 class _Trainer:
@@ -273,15 +314,28 @@ class _Trainer:
 
         skipped = list(getattr(self.dataset, "skipped", []))
         return RunRecord(
-            model=self.spec.name, family=self.spec.family, hparams=self.hparams,
-            labels=labels, units=label_units(labels), node_features=list(NODE_FEATURES),
-            cutoff=cutoff, scalers=self.scalers,
-            training={**vars(self.config), "device": str(self.device), "dense": self.dense,
-                      "torch": torch.__version__, "status": "training"},
+            model=self.spec.name,
+            family=self.spec.family,
+            hparams=self.hparams,
+            labels=labels,
+            units=label_units(labels),
+            node_features=list(NODE_FEATURES),
+            cutoff=cutoff,
+            scalers=self.scalers,
+            training={
+                **vars(self.config),
+                "device": str(self.device),
+                "dense": self.dense,
+                "torch": torch.__version__,
+                "status": "training",
+            },
             split=self.split.summary(),
-            data={"db": None if db is None else str(getattr(db, "filename", db)),
-                  "query": query if query is None or isinstance(query, str) else dict(query),
-                  "n_graphs": len(self.dataset), "n_skipped": len(skipped)},
+            data={
+                "db": None if db is None else str(getattr(db, "filename", db)),
+                "query": query if query is None or isinstance(query, str) else dict(query),
+                "n_graphs": len(self.dataset),
+                "n_skipped": len(skipped),
+            },
             version=__version__,
         )
 
@@ -292,8 +346,14 @@ class _Trainer:
             torch.manual_seed(self.config.seed)
             self.model = self.spec.cls(**self.hparams).to(self.device)
             with _progress_callback(progress, self.config.epochs) as on_epoch:
-                return fit(self.model, self.sources["train"], self.sources["val"], self.config,
-                           on_epoch=on_epoch, on_improve=lambda m, _e: save_weights(run_dir, m))
+                return fit(
+                    self.model,
+                    self.sources["train"],
+                    self.sources["val"],
+                    self.config,
+                    on_epoch=on_epoch,
+                    on_improve=lambda m, _e: save_weights(run_dir, m),
+                )
 
     def evaluate(self, run_dir: Path, labels: list[str]) -> dict[str, dict[str, dict[str, float]]]:
         """Metrics per label and split (physical units); writes ``predictions.csv``."""
@@ -306,8 +366,10 @@ class _Trainer:
             true = self.true[index]
             for k, name in enumerate(labels):
                 metrics[name][split] = regression_metrics(true[:, k], predicted[:, k])
-                rows += [(int(r), split, name, f"{t:.10g}", f"{p:.10g}")
-                         for r, t, p in zip(row_ids[index], true[:, k], predicted[:, k], strict=True)]
+                rows += [
+                    (int(r), split, name, f"{t:.10g}", f"{p:.10g}")
+                    for r, t, p in zip(row_ids[index], true[:, k], predicted[:, k], strict=True)
+                ]
         with (run_dir / "predictions.csv").open("w", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(("row_id", "split", "label", "true", "predicted"))
@@ -317,13 +379,18 @@ class _Trainer:
 
 def _finish_record(run_dir: Path, record: RunRecord, result: FitResult, wall: float) -> None:
     record.training.update(
-        status="done", best_epoch=result.best_epoch, epochs_run=result.epochs_run,
-        stop_reason=result.stop_reason, best_val_loss=result.best_val_loss, wall_time_s=wall,
+        status="done",
+        best_epoch=result.best_epoch,
+        epochs_run=result.epochs_run,
+        stop_reason=result.stop_reason,
+        best_val_loss=result.best_val_loss,
+        wall_time_s=wall,
     )
     write_json(run_dir / RECORD_FILE, record.to_dict())
     if result.stop_reason == "nan_loss":
-        logger.warning("%s: training loss turned NaN; kept the weights of epoch %d",
-                       run_dir, result.best_epoch)
+        logger.warning(
+            "%s: training loss turned NaN; kept the weights of epoch %d", run_dir, result.best_epoch
+        )
 
 
 def _write_history(run_dir: Path, history: list[EpochLog]) -> None:
@@ -331,8 +398,15 @@ def _write_history(run_dir: Path, history: list[EpochLog]) -> None:
         writer = csv.writer(handle)
         writer.writerow(("epoch", "train_loss", "val_loss", "best_val_loss", "seconds"))
         for h in history:
-            writer.writerow((h.epoch, f"{h.train_loss:.8g}", f"{h.val_loss:.8g}",
-                             f"{h.best_val_loss:.8g}", f"{h.seconds:.4f}"))
+            writer.writerow(
+                (
+                    h.epoch,
+                    f"{h.train_loss:.8g}",
+                    f"{h.val_loss:.8g}",
+                    f"{h.best_val_loss:.8g}",
+                    f"{h.seconds:.4f}",
+                )
+            )
 
 
 def _progress_callback(progress: bool | Callable[[EpochLog], None], epochs: int) -> Any:

@@ -6,16 +6,18 @@ distinct parents (``strategy="auto"``):
 
 * one parent (the paper's case: every configuration derives from one supercell):
   a plain random split;
-* ``MIN_GROUPS`` or more parents: a group split — every parent's configurations go to
-  the same split, parents dealt to the splits until each reaches its share of rows;
-* 2 … ``MIN_GROUPS`` − 1 parents (e.g. Ag3SBr, Ag3SI and one mixed cell): too few to
-  deal out without leaving a split empty or a material unseen in training, so each
-  parent's configurations are split 70/15/15 on their own (stratified).
+* ``MIN_GROUPS`` or more parents, none holding more than ``MAX_GROUP_SHARE`` of the
+  rows: a group split — every parent's configurations go to the same split, parents
+  dealt to the splits until each reaches its share of rows;
+* otherwise (few parents, or one dominant parent such as the single Ag3SBr supercell
+  beside many solid-solution occupations): dealing parents out would leave a split
+  empty or a material unseen in training, so each parent's configurations are split
+  70/15/15 on their own (stratified).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +30,9 @@ SPLITS: tuple[str, ...] = ("train", "val", "test")
 
 #: Fewest distinct parents for a group split under ``strategy="auto"``.
 MIN_GROUPS = 10
+
+#: Largest share of the rows one parent may hold for ``auto`` to pick a group split.
+MAX_GROUP_SHARE = 0.1
 
 
 @dataclass
@@ -78,7 +83,9 @@ class Split:
 def _check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
     values = tuple(float(f) for f in fractions)
     if len(values) != 3 or min(values) < 0 or abs(sum(values) - 1.0) > 1e-6 or values[0] <= 0:
-        raise ThermognnError(f"split fractions must be three numbers ≥ 0 summing to 1, got {fractions}")
+        raise ThermognnError(
+            f"split fractions must be three numbers ≥ 0 summing to 1, got {fractions}"
+        )
     return values  # type: ignore[return-value]
 
 
@@ -128,7 +135,9 @@ def split_dataset(
     group_ids = np.zeros(n, dtype=np.int64) if groups is None else np.asarray(groups)
     unique = np.unique(group_ids)
     if strategy == "auto":
-        strategy = "random" if len(unique) == 1 else "group" if len(unique) >= MIN_GROUPS else "stratified"
+        _, sizes = np.unique(group_ids, return_counts=True)
+        groupable = len(unique) >= MIN_GROUPS and sizes.max() <= MAX_GROUP_SHARE * n
+        strategy = "random" if len(unique) == 1 else "group" if groupable else "stratified"
     if strategy == "random":
         parts = _cut(rng.permutation(n), fracs)
     elif strategy == "group":
@@ -138,7 +147,9 @@ def split_dataset(
         parts = [np.concatenate([p[k] for p in pieces]) for k in range(3)]
     else:
         raise ThermognnError(f"unknown split strategy {strategy!r}")
-    indices = {name: np.sort(part).astype(np.int64) for name, part in zip(SPLITS, parts, strict=True)}
+    indices = {
+        name: np.sort(part).astype(np.int64) for name, part in zip(SPLITS, parts, strict=True)
+    }
     if len(indices["train"]) == 0:
         raise ThermognnError("the training split is empty")
     return Split(indices, strategy, seed, fracs)
@@ -163,7 +174,7 @@ def _group_parts(
     return [np.concatenate(m) if m else np.zeros(0, dtype=np.int64) for m in members]
 
 
-def given_split(indices: dict[str, Sequence[int]], n: int) -> Split:
+def given_split(indices: Mapping[str, Sequence[int]], n: int) -> Split:
     """Wrap explicit split positions, checking they are valid and disjoint."""
     try:
         arrays = {name: np.asarray(indices[name], dtype=np.int64).reshape(-1) for name in SPLITS}

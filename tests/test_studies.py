@@ -1,0 +1,463 @@
+"""Studies: sweep and search bookkeeping, learning-curve reservation, comparison, Dask.
+
+Tiny data: EMT-labeled 8-atom fcc Cu cells of the random, phonon and md schemes; tiny
+models (hidden 8, a few epochs). What is checked is the bookkeeping — splits, seeds,
+resumption, failure handling, files — not the accuracy.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ase.build import bulk
+from ase.io import write
+
+from thermognn.cli.main import main
+from thermognn.errors import ThermognnError
+from thermognn.studies import (
+    SMALL_GRID,
+    run_learning_curves,
+    run_md_comparison,
+    run_search,
+    run_sweep,
+)
+from thermognn.studies.curves import COMBINED, CURVE_COLUMNS, plan_sizes, reserve_tests
+from thermognn.studies.jobs import DatasetRef, StopTraining, TrainJob, train_job
+from thermognn.studies.plots import curve_summary, plot_learning_curves, plot_violins
+from thermognn.studies.records import ResultTable, check_settings
+from thermognn.studies.search import OptunaReporter, PrunerSpec, open_study
+from thermognn.studies.trials import TRIAL_COLUMNS, rank_trials
+
+LABEL = "energy_per_atom"
+FAST = {"label": LABEL, "epochs": 3, "patience": 2, "batch_size": 16, "workers": 0}
+TINY = SMALL_GRID.restrict(models=["paper-1"], hidden=[8], lr=[1e-2, 1e-3], dropout=[0.0, 0.2])
+
+
+@pytest.fixture(scope="module")
+def study_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """30 random, 30 phonon and 12 md EMT-labeled 8-atom Cu cells (graphs cached)."""
+    from thermognn.database import StudyDatabase
+    from thermognn.graphs import load_graph_dataset
+    from thermognn.labels import label_database
+    from thermognn.sampling import SamplingSpec, sample_configurations
+
+    folder = tmp_path_factory.mktemp("study")
+    cif = folder / "Cu.cif"
+    write(cif, bulk("Cu", "fcc", a=3.6))
+    db = StudyDatabase(folder / "study.db", study="tiny")
+    common = {"supercell": (2, 2, 2), "calculator": "emt", "seed": 1, "cache_dir": str(folder)}
+    for scheme, n, extra in (
+        ("random", 30, {"amplitude": (0.02, 0.15)}),
+        ("phonon", 30, {"temperature_range": (100.0, 800.0)}),
+        ("md", 12, {"temperatures": [300.0, 600.0], "md_stride": 2, "md_equilibration": 4}),
+    ):
+        sample_configurations(db, SamplingSpec(str(cif), scheme, n, **common, **extra))
+    label_database(db, labeler="emt", workers=0)
+    load_graph_dataset(folder / "study.db", labels=[LABEL], query="labeled=1")
+    return folder / "study.db"
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+# ----------------------------------------------------------------------------- sweep
+
+
+def test_grid_sweep_ranks_on_validation_and_resumes(study_db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "sweep"
+    first = run_sweep(study_db, out=out, grid=TINY.restrict(dropout=[0.0]), **FAST)
+    assert (first.ran, first.skipped) == (2, 0)
+    result = run_sweep(study_db, out=out, grid=TINY, **FAST)
+    assert (result.ran, result.skipped) == (2, 2)  # only the missing trials ran
+    rows = _rows(out / "trials.csv")
+    assert list(rows[0]) == list(TRIAL_COLUMNS)
+    assert sorted(r["trial"] for r in rows) == sorted(p.trial_id for p in TINY.points())
+    assert all(r["status"] == "ok" and int(r["epochs_run"]) >= 1 for r in rows)
+    best = min(rows, key=lambda r: float(r["val_mae"]))
+    assert result.best is not None and result.best["trial"] == best["trial"]
+    assert json.loads((out / "best.json").read_text())["trial"] == best["trial"]
+    assert rank_trials(rows)[0]["trial"] == best["trial"]
+    record = json.loads((out / "best" / "model.json").read_text())
+    assert record["hparams"]["hidden"] == 8 and (out / "best" / "model.pt").stat().st_size > 0
+    split = json.loads((out / "split.json").read_text())
+    ids = [set(split[k]) for k in ("train", "val", "test")]
+    assert not (ids[0] & ids[1] or ids[0] & ids[2] or ids[1] & ids[2])
+    # the best run was trained on the sweep's one fixed split
+    kept = json.loads((out / "best" / "split.json").read_text())
+    assert kept["val"]["row_id"] == split["val"]
+    assert (out / "violins.png").stat().st_size > 0
+    assert json.loads((out / "summary.json").read_text())["trials"] == 4
+    assert run_sweep(study_db, out=out, grid=TINY, **FAST).ran == 0
+    with pytest.raises(ThermognnError, match="other settings"):
+        run_sweep(study_db, out=out, grid=TINY, **{**FAST, "epochs": 5})
+
+
+def test_failed_and_diverged_trials_do_not_stop_the_sweep(study_db: Path, tmp_path: Path) -> None:
+    grid = TINY.restrict(models=["paper-3"], lr=[1e30, 1e-2], dropout=[0.0, 1.5])
+    result = run_sweep(study_db, out=tmp_path / "s", grid=grid, keep="none", plots=False, **FAST)
+    status = {r["trial"]: r["status"] for r in result.rows}
+    assert status == {
+        "paper-3_lr1e+30_h8_d0": "diverged",
+        "paper-3_lr1e+30_h8_d1.5": "failed",
+        "paper-3_lr0.01_h8_d0": "ok",
+        "paper-3_lr0.01_h8_d1.5": "failed",
+    }
+    failed = [r for r in result.rows if r["status"] == "failed"]
+    assert all("dropout" in r["error"] for r in failed)
+    assert result.best is not None and result.best["trial"] == "paper-3_lr0.01_h8_d0"
+    assert not (tmp_path / "s" / "best").exists()  # keep="none"
+    again = run_sweep(
+        study_db, out=tmp_path / "s", grid=grid, keep="none", plots=False, retry_failed=True, **FAST
+    )
+    assert again.ran == 2
+
+
+# ----------------------------------------------------------------------------- Optuna
+
+
+def test_optuna_search_resumes_and_refuses_another_study(study_db: Path, tmp_path: Path) -> None:
+    import optuna
+
+    out = tmp_path / "search"
+    kw = {"space": TINY, "startup_trials": 2, "plots": False, **FAST}
+    first = run_search(study_db, out=out, trials=3, **kw)
+    assert len(first.rows) == 3 and (out / "optuna.log").stat().st_size > 0
+    # a trial left running by a killed run of this folder: marked interrupted on resume
+    study = optuna.load_study(study_name="thermognn-sweep", storage=_journal(out / "optuna.log"))
+    stale = study.ask({"model": optuna.distributions.CategoricalDistribution(["paper-1"])})
+    import socket
+
+    stale.set_user_attr("owner", f"{socket.gethostname()}:{out.resolve()}")
+    result = run_search(study_db, out=out, trials=5, **kw)
+    rows = _rows(out / "trials.csv")
+    assert len(rows) == 5 and len({r["trial"] for r in rows}) == 5
+    assert result.skipped == 3
+    states = {t.number: t for t in study.get_trials()}
+    assert states[stale.number].state == optuna.trial.TrialState.FAIL
+    assert states[stale.number].user_attrs["interrupted"] is True
+    counted = [t for t in states.values() if not t.user_attrs.get("interrupted")]
+    assert len(counted) == 5
+    assert {r["status"] for r in rows} <= {"ok", "duplicate", "pruned"}
+    with pytest.raises(ThermognnError, match="belongs to another study"):
+        run_search(
+            study_db,
+            out=tmp_path / "other",
+            trials=2,
+            storage=out / "optuna.log",
+            **{**kw, "label": "hydrostatic_stress"},
+        )
+
+
+def _journal(path: Path):
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    return JournalStorage(JournalFileBackend(str(path)))
+
+
+def test_reporter_prunes_a_trial_worse_than_the_median(tmp_path: Path) -> None:
+    import optuna
+
+    pruner = PrunerSpec("median", epochs=10, startup_trials=1)
+    spec = str(tmp_path / "j.log")
+    study = open_study(spec, "s", {"label": "x"}, seed=0, pruner=pruner, startup_trials=1)
+    done = study.ask()
+    for step in range(1, 4):
+        done.report(0.1, step)
+    study.tell(done, 0.1)
+    with pytest.raises(ThermognnError, match="belongs to another study"):
+        open_study(spec, "s", {"label": "y"}, seed=0, pruner=pruner)
+    trial = study.ask()
+    reporter = OptunaReporter(spec, "s", trial._trial_id, pruner)
+
+    class Log:
+        epoch, val_loss = 2, 5.0
+
+    with pytest.raises(StopTraining) as stop:
+        reporter(Log())
+    assert stop.value.status == "pruned" and stop.value.epoch == 2
+    assert study.trials[trial.number].intermediate_values == {2: 5.0}
+    assert isinstance(PrunerSpec("sha").build(), optuna.pruners.SuccessiveHalvingPruner)
+
+
+def test_train_job_turns_a_stop_into_a_pruned_outcome(study_db: Path) -> None:
+    from thermognn.graphs import load_graph_dataset
+
+    ids = load_graph_dataset(study_db, labels=[LABEL], query="labeled=1").row_ids.tolist()
+
+    def stop_at_two(log):
+        if log.epoch == 2:
+            raise StopTraining("pruned", log.epoch)
+
+    job = TrainJob(
+        "t",
+        DatasetRef.of(study_db, LABEL, "labeled=1"),
+        {"train": ids[:20], "val": ids[20:25], "test": ids[25:30]},
+        "paper-1",
+        {"hidden": 8},
+        epochs=5,
+        batch_size=16,
+        on_epoch=stop_at_two,
+    )
+    outcome = train_job(job)
+    assert (outcome.status, outcome.epochs_run) == ("pruned", 2)
+    bad = train_job(TrainJob("u", job.data, {**job.split, "val": [10**9]}, "paper-1", {}))
+    assert bad.status == "failed" and "not in the data set" in bad.error
+
+
+# ----------------------------------------------------------------------------- curves
+
+
+def _fake_rows(n_phonon: int = 40, n_random: int = 30) -> tuple[list[int], list[str]]:
+    schemes = ["phonon"] * n_phonon + ["random"] * n_random + ["reference"]
+    return list(range(1, len(schemes) + 1)), schemes
+
+
+def test_curve_reservation_selections_and_seeds() -> None:
+    ids, schemes = _fake_rows()
+    plan = reserve_tests(ids, schemes, schemes=("phonon", "random"), test_size=6, seed=3)
+    plan_sizes(plan, [4, 8, 16])
+    again = reserve_tests(ids, schemes, schemes=("random", "phonon"), test_size=6, seed=3)
+    assert plan.reserved == again.reserved  # independent of the order schemes come in
+    other = reserve_tests(ids, schemes, schemes=("phonon", "random"), test_size=6, seed=4)
+    assert plan.reserved != other.reserved
+    reserved = {r for v in plan.reserved.values() for r in v}
+    assert len(reserved) == 12 and all(len(v) == 6 for v in plan.reserved.values())
+    for scheme in ("phonon", "random", COMBINED):
+        for replica in range(3):
+            previous: set[int] = set()
+            for size in plan.sizes[scheme]:
+                sel = plan.selection(scheme, size, replica)
+                assert sel == plan.selection(scheme, size, replica)  # same seed, same set
+                train, val = set(sel["train"]), set(sel["val"])
+                assert len(train) == size and len(val) == plan.n_val(size)
+                assert not (train | val) & reserved and not train & val
+                assert sel["test"] == sorted(reserved)
+                if scheme != COMBINED:
+                    assert {schemes[r - 1] for r in train | val} == {scheme}
+                assert previous <= train  # nested sizes for one seed
+                previous = train
+        assert plan.selection(scheme, 8, 0)["train"] != plan.selection(scheme, 8, 1)["train"]
+    assert plan.sizes[COMBINED] == [4, 8, 16]
+
+
+def test_curve_scheme_too_small_errors_or_clips(caplog: pytest.LogCaptureFixture) -> None:
+    ids, schemes = _fake_rows(n_phonon=40, n_random=20)
+    plan = reserve_tests(ids, schemes, schemes=("phonon", "random"), test_size=6, seed=0)
+    with pytest.raises(ThermognnError, match=r"'random' has 20 labeled structures: 14 .* 16 \+ 2"):
+        plan_sizes(plan, [4, 16])
+    plan_sizes(plan, [4, 16], on_short="clip")
+    assert plan.sizes["random"] == [4, 12] and plan.sizes["phonon"] == [4, 16]
+    assert "clipped" in caplog.text
+    with pytest.raises(ThermognnError, match="no labeled rows of scheme 'md'"):
+        reserve_tests(ids, schemes, schemes=("phonon", "md"), test_size=6, seed=0)
+
+
+def test_learning_curves_end_to_end_and_resume(study_db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "curves"
+    kw = {"sizes": [4, 8], "test_size": 6, "hparams": {"hidden": 8}, **FAST}
+    result = run_learning_curves(study_db, out=out, seeds=1, **kw)
+    assert (result.ran, result.skipped) == (6, 0)  # 3 training schemes × 2 sizes
+    rows = _rows(out / "curves.csv")
+    assert list(rows[0]) == list(CURVE_COLUMNS) and len(rows) == 6 * 3
+    reserved = json.loads((out / "reserved.json").read_text())["reserved"]
+    for r in rows:
+        assert r["status"] == "ok" and math.isfinite(float(r["mae"]))
+        n_test = 12 if r["test_set"] == COMBINED else len(reserved[r["test_set"]])
+        assert int(r["n"]) == n_test
+    phonon = [r for r in rows if r["train_scheme"] == "phonon" and r["size"] == "8"]
+    assert {r["test_set"]: r["relation"] for r in phonon} == {
+        "phonon": "own",
+        "random": "complementary",
+        COMBINED: "combined",
+    }
+    assert (out / "learning_curves.png").stat().st_size > 0
+    more = run_learning_curves(study_db, out=out, seeds=2, plots=False, **kw)
+    assert (more.ran, more.skipped) == (6, 6)  # only the new seed ran
+    assert len(_rows(out / "curves.csv")) == 12 * 3
+    with pytest.raises(ThermognnError, match="'phonon' has 30 labeled structures"):
+        run_learning_curves(
+            study_db, out=tmp_path / "big", sizes=[25], test_size=6, seeds=1, **FAST
+        )
+
+
+# ----------------------------------------------------------------------------- comparison
+
+
+def test_md_comparison_table(study_db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "compare"
+    result = run_md_comparison(study_db, out=out, hparams={"hidden": 8}, **FAST)
+    assert result.n == 12  # equalised to the smaller (md) set
+    selection = json.loads((out / "selection.json").read_text())
+    assert {k: len(v) for k, v in selection.items()} == {"md": 12, "phonon": 12}
+    rows = _rows(out / "comparison.csv")
+    sets = {(r["train_scheme"], r["eval_set"], r["eval_scheme"]): r for r in rows}
+    assert set(sets) >= {
+        ("md", "train", "md"),
+        ("md", "val", "md"),
+        ("md", "complementary", "phonon"),
+        ("phonon", "complementary", "md"),
+    }
+    assert sets[("md", "complementary", "phonon")]["n"] == "12"
+    assert "| md | complementary | phonon |" in (out / "comparison.md").read_text()
+    assert run_md_comparison(study_db, out=out, hparams={"hidden": 8}, **FAST).ran == 0
+    with pytest.raises(ThermognnError, match="md has 12"):
+        run_md_comparison(study_db, out=tmp_path / "c2", n=20, **FAST)
+
+
+# ----------------------------------------------------------------------------- Dask
+
+
+def test_sweep_on_a_dask_cluster_of_two_workers(study_db: Path, tmp_path: Path) -> None:
+    from distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=False,
+        dashboard_address=None,
+        scheduler_kwargs={"dashboard": False},
+    ) as cluster:
+        result = run_sweep(
+            study_db,
+            out=tmp_path / "d",
+            grid=TINY,
+            plots=False,
+            scheduler=cluster.scheduler_address,
+            **{**FAST, "workers": None},
+        )
+    assert result.ran == 4 and result.status_counts == {"ok": 4}
+    assert len(_rows(tmp_path / "d" / "trials.csv")) == 4
+
+
+def test_unreachable_scheduler_is_a_clear_error(study_db: Path, tmp_path: Path) -> None:
+    start = time.perf_counter()
+    with pytest.raises(ThermognnError, match="scheduler tcp://127.0.0.1:9: unreachable"):
+        run_sweep(
+            study_db,
+            out=tmp_path / "x",
+            grid=TINY,
+            scheduler="tcp://127.0.0.1:9",
+            connect_timeout=1.0,
+            **{**FAST, "workers": None},
+        )
+    assert time.perf_counter() - start < 20
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def test_cli_sweep_curve_compare(study_db: Path, tmp_path: Path) -> None:
+    config = tmp_path / "study.toml"
+    config.write_text(
+        '[sweep]\nmodels = ["paper-1"]\nlr = [1e-2]\nhidden = "8"\ndropout = "0,0.2"\n'
+    )
+    common = [
+        "--db",
+        str(study_db),
+        "--label",
+        LABEL,
+        "--epochs",
+        "2",
+        "--patience",
+        "2",
+        "--batch-size",
+        "16",
+        "--workers",
+        "0",
+    ]
+    assert main(["sweep", *common, "--out", str(tmp_path / "s"), "--config", str(config)]) == 0
+    assert len(_rows(tmp_path / "s" / "trials.csv")) == 2
+    assert (
+        main(
+            [
+                "curve",
+                *common,
+                "--out",
+                str(tmp_path / "c"),
+                "--sizes",
+                "4",
+                "--seeds",
+                "1",
+                "--test-size",
+                "6",
+                "--no-combined",
+                "--from-sweep",
+                str(tmp_path / "s"),
+            ]
+        )
+        == 0
+    )
+    assert len(_rows(tmp_path / "c" / "curves.csv")) == 2 * 3
+    assert json.loads((tmp_path / "c" / "study.json").read_text())["hparams"]["hidden"] == 8
+    assert main(["compare", *common, "--out", str(tmp_path / "m"), "--hidden", "8"]) == 0
+    assert (tmp_path / "m" / "comparison.md").is_file()
+    assert (
+        main(["curve", *common, "--out", str(tmp_path / "e"), "--sizes", "100", "--test-size", "6"])
+        == 2
+    )
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def test_result_table_and_settings(tmp_path: Path) -> None:
+    table = ResultTable(tmp_path / "t.csv", ("a", "b"))
+    table.append({"a": 1, "b": 0.5})
+    with (tmp_path / "t.csv").open("a") as fh:
+        fh.write("2")  # a row cut short by a kill
+    assert table.rows() == [{"a": "1", "b": "0.5"}]
+    with pytest.raises(ThermognnError, match="unexpected columns"):
+        ResultTable(tmp_path / "t.csv", ("a", "c"))
+    check_settings(tmp_path, "grid", {"label": "band_gap", "epochs": 3})
+    check_settings(tmp_path, "grid", {"label": "band_gap", "epochs": 3})
+    with pytest.raises(ThermognnError, match="epochs: 3 there, 4 now"):
+        check_settings(tmp_path, "grid", {"label": "band_gap", "epochs": 4})
+
+
+def test_figures_leave_out_poor_trials_and_show_spread(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    rows = [
+        {
+            "model": f"paper-{1 + k % 2}",
+            "lr": str([1e-3, 1e-4][k % 2]),
+            "hidden": "32",
+            "dropout": str(0.2 * (k % 3)),
+            "status": "ok",
+            "val_mae": str(rng.random()),
+            "val_rmse": str(rng.random()),
+            "val_r2": str(-5.0 if k == 0 else rng.random()),
+        }
+        for k in range(12)
+    ]
+    assert plot_violins(rows, tmp_path / "v.png", formats=("svg",)).stat().st_size > 0
+    assert (tmp_path / "v.svg").stat().st_size > 0
+    assert plot_violins(rows[:1], tmp_path / "none.png") is None  # only R² < −1: nothing shown
+    curve = [
+        {
+            "train_scheme": s,
+            "size": str(n),
+            "seed": str(k),
+            "test_set": t,
+            "status": "ok",
+            "mae": str(0.1 / n + 0.01 * k),
+            "r2": "0.5",
+        }
+        for s in ("phonon", "random")
+        for n in (10, 20)
+        for k in range(3)
+        for t in ("phonon", "random", COMBINED)
+    ]
+    std = curve_summary(curve, "mae", "std")[("phonon", "phonon")]
+    minmax = curve_summary(curve, "mae", "minmax")[("phonon", "phonon")]
+    np.testing.assert_allclose(std[1], [0.02, 0.015])
+    np.testing.assert_allclose(minmax[2], [0.01, 0.005])
+    np.testing.assert_allclose(minmax[3], [0.03, 0.025])
+    assert plot_learning_curves(curve, tmp_path / "c.png").stat().st_size > 0
