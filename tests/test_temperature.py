@@ -28,3 +28,16 @@ def test_bad_temperatures(tiny_run):
         property_vs_temperature([tiny_run], "Ag3SBr", [-50.0, 100.0], supercell=(1, 1, 1))
     with pytest.raises(ThermognnError, match="not a phonon scheme"):
         property_vs_temperature([tiny_run], "Ag3SBr", [100.0], scheme="random")
+
+
+def test_predict_cli_temperature_mode(tiny_run, tmp_path, capsys):
+    from thermognn.cli.main import main
+
+    out = tmp_path / "eg.csv"
+    assert main(["predict", "--temperatures", "0:300:150", "--model", str(tiny_run),
+                 "--material", "Ag3SBr", "--supercell", "1", "--n-configs", "4",
+                 "--out", str(out)]) == 0
+    assert out.read_text().count("band_gap") == 3 and out.with_suffix(".png").exists()
+    assert main(["predict", "--temperatures=-100,0", "--model", str(tiny_run),
+                 "--supercell", "1"]) == 2
+    assert "temperatures: need finite values ≥ 0 K" in capsys.readouterr().err

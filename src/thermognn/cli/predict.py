@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from thermognn.cli.common import add_config_option, resolve_config
+from thermognn.cli.common import add_config_option, parse_supercell, resolve_config
 
 #: Rows of the predictions table shown on the terminal (the CSV has all of them).
 SHOWN_ROWS = 20
@@ -20,7 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "structure in FILE... (all frames of each; any format ASE reads) and/or the rows "
         "of --db selected by --query; prints a table with units and writes a CSV.",
     )
-    p.add_argument("run", help="run folder (or a folder of per-label run folders)")
+    p.add_argument("run", nargs="?", help="run folder (or a folder of per-label run folders)")
+    p.add_argument("--model", action="append", default=None, metavar="RUN",
+                   help="run folder (repeat for an ensemble); same as the positional RUN")
     p.add_argument("files", nargs="*", metavar="FILE", help="structure files")
     p.add_argument("--format", default=None, help="ASE file format, if not guessed")
     p.add_argument("--db", default=None, help="study database to predict rows of")
@@ -29,6 +31,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--out", default="predictions.csv", help="CSV to write (default: predictions.csv)"
     )
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
+    t = p.add_argument_group("property versus temperature")
+    t.add_argument("--temperatures", default=None, metavar="T0:T1:STEP",
+                   help="sample phonon configurations at each T (K) and predict, e.g. 0:600:50")
+    t.add_argument("--material", default="Ag3SBr", help="built-in name or structure file")
+    t.add_argument("--supercell", type=parse_supercell, default=(2, 2, 2))
+    t.add_argument("--n-configs", type=int, default=32, help="configurations per temperature")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--scheme", default="phonon", choices=("phonon", "phonon-gaussian", "normal-mode"))
+    t.add_argument("--phonons", default=None, help="phonopy folder (default: bundled or computed)")
     add_config_option(p)
     p.set_defaults(func=run, parser=p)
 
@@ -73,8 +84,17 @@ def run(args: argparse.Namespace) -> int:
     from thermognn.training.run import resolve_device
 
     resolve_config(args, args.parser, "predict")
+    from thermognn.errors import ThermognnError
+
+    runs = ([args.run] if args.run else []) + (args.model or [])
+    if not runs:
+        raise ThermognnError("give a run folder (RUN or --model RUN)")
+    if args.temperatures:
+        return _temperature_curve(args, runs)
+    if len(runs) > 1:
+        raise ThermognnError("several --model runs are for --temperatures ensembles only")
     device = str(resolve_device(args.device))
-    predictors = [Predictor.from_run(run_dir, device) for run_dir in find_runs(args.run)]
+    predictors = [Predictor.from_run(run_dir, device) for run_dir in find_runs(runs[0])]
     names, structures = read_structures(args)
     columns: list[str] = []
     values: list[np.ndarray] = []
@@ -117,3 +137,31 @@ def _print_table(names: list[str], formulas: list[str], columns: list[str], tabl
     if len(names) > SHOWN_ROWS:
         view.add_row(f"… {len(names) - SHOWN_ROWS} more", "", *("" for _ in columns))
     Console().print(view)
+
+
+def _temperature_curve(args: argparse.Namespace, runs: list[str]) -> int:
+    """``--temperatures``: E_g(T) (or any label) with thermal and ensemble spread."""
+    from thermognn.cli.common import parse_floats, progress_callback
+    from thermognn.temperature import property_vs_temperature
+
+    temps = parse_floats(args.temperatures)
+    with progress_callback("temperatures") as cb:
+        curve = property_vs_temperature(
+            runs, args.material, temps, n_configs=args.n_configs, seed=args.seed,
+            supercell=tuple(args.supercell), scheme=args.scheme, phonons=args.phonons,
+            progress=cb,
+        )
+    out = Path(args.out if args.out != "predictions.csv" else "temperature_curve.csv")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    curve.write_csv(out)
+    curve.plot(out.with_suffix(".png"))
+    from rich.console import Console
+    from rich.table import Table
+
+    view = Table("T (K)", *(f"{lab} ({curve.units.get(lab, '')})" for lab in curve.labels))
+    for i, t in enumerate(curve.temperatures):
+        view.add_row(f"{t:g}", *(f"{curve.mean[i, j]:.4f} ± {curve.config_std[i, j]:.4f}"
+                                 for j in range(len(curve.labels))))
+    Console().print(view)
+    print(f"wrote {out} and {out.with_suffix('.png')}")
+    return 0
