@@ -52,7 +52,7 @@ def ag3sbr_phonons(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_ag3sbr_db(tmp_path_factory):
-    """16 GFN1-xTB-labeled 5-atom Ag3SBr configurations (phonon + random), ~10 s."""
+    """GFN1-xTB-labeled 5-atom Ag3SBr configurations: 8 phonon, 8 random, 6 md (~20 s)."""
     from thermognn.database import StudyDatabase
     from thermognn.labels import label_database
     from thermognn.sampling import SamplingSpec, sample_configurations
@@ -64,6 +64,9 @@ def tiny_ag3sbr_db(tmp_path_factory):
         sample_configurations(
             db, SamplingSpec("Ag3SBr", scheme, 8, seed=5, supercell=(1, 1, 1), **kw)
         )
+    md = SamplingSpec("Ag3SBr", "md", 6, seed=5, supercell=(1, 1, 1), temperatures=[300.0],
+                      md_stride=2, md_equilibration=2)
+    sample_configurations(db, md)
     label_database(db, workers=0)
     return path
 

@@ -31,7 +31,13 @@ from thermognn.studies.curves import COMBINED, CURVE_COLUMNS, plan_sizes, reserv
 from thermognn.studies.jobs import DatasetRef, StopTraining, TrainJob, train_job
 from thermognn.studies.plots import curve_summary, plot_learning_curves, plot_violins
 from thermognn.studies.records import ResultTable, check_settings
-from thermognn.studies.search import OptunaReporter, PrunerSpec, open_study
+from thermognn.studies.search import (
+    OptunaReporter,
+    PrunerSpec,
+    decode_point,
+    open_study,
+    space_distributions,
+)
 from thermognn.studies.trials import TRIAL_COLUMNS, rank_trials
 
 LABEL = "energy_per_atom"
@@ -154,6 +160,24 @@ def test_optuna_search_resumes_and_refuses_another_study(study_db: Path, tmp_pat
             storage=out / "optuna.log",
             **{**kw, "label": "hydrostatic_stress"},
         )
+
+
+def test_search_encodings_cover_exactly_the_grid() -> None:
+    import itertools
+
+    for encoding in ("ordinal", "categorical"):
+        dists = space_distributions(TINY, encoding)
+        choices = [
+            list(d.choices) if hasattr(d, "choices") else list(range(d.low, d.high + 1))
+            for d in dists.values()
+        ]
+        points = {
+            decode_point(TINY, encoding, dict(zip(dists, combo, strict=True)))
+            for combo in itertools.product(*choices)
+        }
+        assert points == set(TINY.points())
+    with pytest.raises(ThermognnError, match="encoding"):
+        space_distributions(TINY, "binary")
 
 
 def _journal(path: Path):
@@ -375,6 +399,12 @@ def test_cli_sweep_curve_compare(study_db: Path, tmp_path: Path) -> None:
     ]
     assert main(["sweep", *common, "--out", str(tmp_path / "s"), "--config", str(config)]) == 0
     assert len(_rows(tmp_path / "s" / "trials.csv")) == 2
+    search = ["--search", "optuna", "--trials", "2", "--pruner", "sha", "--no-plots"]
+    assert (
+        main(["sweep", *common, "--out", str(tmp_path / "o"), "--config", str(config), *search])
+        == 0
+    )
+    assert len(_rows(tmp_path / "o" / "trials.csv")) == 2
     assert (
         main(
             [

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from thermognn.cli.common import parse_supercell
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -18,6 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--db", default=None, help="use this study database instead of the bundled one")
     p.add_argument("--relabel", action="store_true", help="rebuild the data set from scratch")
     p.add_argument("--workers", type=int, default=None, help="Dask workers (default: cores)")
+    p.add_argument("--material", default="Ag3SBr", help="material of the E_g(T) curve")
+    p.add_argument("--supercell", type=parse_supercell, default=(2, 2, 2),
+                   help="supercell of the E_g(T) curve (must match the training cells)")
     p.set_defaults(func=run)
 
 
@@ -30,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     with progress_callback("reproduce") as cb:
         path = reproduce(args.out, preset=args.preset, db=args.db, relabel=args.relabel,
-                         workers=args.workers, status=lambda m: console.print(m, style="bold"),
+                         workers=args.workers, material=args.material,
+                         supercell=tuple(args.supercell), status=lambda m: console.print(m, style="bold"),
                          progress=cb)
     print(path)
     return 0

@@ -171,6 +171,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="Optuna: epochs before a trial may be pruned (default: a tenth of --epochs)",
     )
     p.add_argument(
+        "--encoding",
+        default="ordinal",
+        choices=("ordinal", "categorical"),
+        help="Optuna: lr/hidden/dropout as ordered indices (default) or unordered categories",
+    )
+    p.add_argument(
         "--storage",
         default=None,
         help="Optuna: storage file or URL shared by machines (default OUT/optuna.log)",
@@ -226,6 +232,7 @@ def run(args: argparse.Namespace) -> int:
                 trials=args.trials,
                 pruner=args.pruner,
                 pruner_warmup=args.pruner_warmup,
+                encoding=args.encoding,
                 storage=args.storage,
                 study_name=args.study_name,
                 epoch_budget=args.epoch_budget,

@@ -58,6 +58,7 @@ class Preset:
     temperatures: list[float] = field(default_factory=lambda: [float(t) for t in range(0, 651, 50)])
     temperature_configs: int = 32
     batch_size: int = 64
+    compare_min_rows: int = 50
 
 
 PRESETS: dict[str, Preset] = {
@@ -94,7 +95,7 @@ PRESETS: dict[str, Preset] = {
         curve_sizes=[4, 8], curve_seeds=2, curve_test_size=4, curve_epochs=3,
         compare_epochs=3,
         explain_structures=1, explain_seeds=1, explain_epochs=5,
-        temperatures=[0.0, 300.0], temperature_configs=4, batch_size=8,
+        temperatures=[0.0, 300.0], temperature_configs=4, batch_size=8, compare_min_rows=4,
     ),
 }
 
@@ -160,8 +161,8 @@ def reproduce(
 
         label_distributions(study_db, root / "figures" / "label_distributions.png")
     n_train = sdb.ase.count(TRAIN_QUERY)
-    if n_train < 20:
-        raise ThermognnError(f"{study_db}: only {n_train} labeled phonon/random rows; need ≥ 20")
+    if n_train < 10:
+        raise ThermognnError(f"{study_db}: only {n_train} labeled phonon/random rows; need ≥ 10")
 
     common = {"workers": workers, "batch_size": p.batch_size}
     with _stage(state, "sweep", say):
@@ -204,7 +205,7 @@ def reproduce(
 
     n_md = sdb.ase.count("labeled=1,scheme=md")
     with _stage(state, "compare", say):
-        if n_md >= 20:
+        if n_md >= p.compare_min_rows:
             from thermognn.studies import run_md_comparison
 
             run_md_comparison(study_db, out=root / "compare", label="band_gap",
