@@ -56,7 +56,6 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--budget", type=float, default=0.10, help="search epochs / grid epochs")
     p.add_argument("--pruner", default="median", choices=("median", "sha", "none"))
     p.add_argument("--pruner-warmup", type=int, default=None, help="epochs before pruning")
-    p.add_argument("--encoding", default="ordinal", choices=("ordinal", "categorical"))
     p.add_argument("--startup-trials", type=int, default=5, help="random trials before TPE")
     p.add_argument("--search-seeds", default="0,1,2", help="TPE seeds, one search each")
     p.add_argument("--workers", type=int, default=0, help="0: in this process (exact budget)")
@@ -119,12 +118,11 @@ def main() -> None:
         t0 = time.perf_counter()
         search = run_search(
             db,
-            out=out / f"search-{args.encoding}-{args.pruner}-w{args.pruner_warmup}-{seed}",
+            out=out / f"search-{args.pruner}-w{args.pruner_warmup}-{seed}",
             space=space,
             trials=3 * space.size,
             pruner=args.pruner,
             pruner_warmup=args.pruner_warmup,
-            encoding=args.encoding,
             epoch_budget=budget,
             startup_trials=args.startup_trials,
             sampler_seed=seed,
@@ -138,7 +136,7 @@ def main() -> None:
         ratios.append(mae / grid_mae)
         fractions.append(search.total_epochs / grid_epochs)
         print(
-            f"search (TPE seed {seed}, {args.encoding}, {args.pruner} pruning): {len(search.rows)} trials "
+            f"search (TPE seed {seed}, {args.pruner} pruning): {len(search.rows)} trials "
             f"{search.status_counts}, {search.total_epochs} epochs = "
             f"{100 * fractions[-1]:.1f} % of the grid's, {time.perf_counter() - t0:.0f} s; best "
             f"{search.best['trial']}: val MAE {mae:.5g} = {100 * (ratios[-1] - 1):+.1f} % vs grid"

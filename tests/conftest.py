@@ -59,13 +59,23 @@ def tiny_ag3sbr_db(tmp_path_factory):
 
     path = tmp_path_factory.mktemp("tiny_db") / "study.db"
     db = StudyDatabase(path, study="tiny")
-    for scheme, kw in (("phonon", {"temperature_range": (100.0, 600.0)}),
-                       ("random", {"amplitude": (0.05, 0.2)})):
+    for scheme, kw in (
+        ("phonon", {"temperature_range": (100.0, 600.0)}),
+        ("random", {"amplitude": (0.05, 0.2)}),
+    ):
         sample_configurations(
             db, SamplingSpec("Ag3SBr", scheme, 8, seed=5, supercell=(1, 1, 1), **kw)
         )
-    md = SamplingSpec("Ag3SBr", "md", 6, seed=5, supercell=(1, 1, 1), temperatures=[300.0],
-                      md_stride=2, md_equilibration=2)
+    md = SamplingSpec(
+        "Ag3SBr",
+        "md",
+        6,
+        seed=5,
+        supercell=(1, 1, 1),
+        temperatures=[300.0],
+        md_stride=2,
+        md_equilibration=2,
+    )
     sample_configurations(db, md)
     label_database(db, workers=0)
     return path
@@ -77,6 +87,16 @@ def tiny_run(tiny_ag3sbr_db, tmp_path_factory):
     from thermognn.training import train_run
 
     out = tmp_path_factory.mktemp("tiny_run") / "run"
-    train_run(tiny_ag3sbr_db, labels="band_gap", model="paper-1", out=out, epochs=4, patience=4,
-              batch_size=8, hparams={"hidden": 16, "lr": 1e-3}, progress=False, seed=0)
+    train_run(
+        tiny_ag3sbr_db,
+        labels="band_gap",
+        model="paper-1",
+        out=out,
+        epochs=4,
+        patience=4,
+        batch_size=8,
+        hparams={"hidden": 16, "lr": 1e-3},
+        progress=False,
+        seed=0,
+    )
     return out

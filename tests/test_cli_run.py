@@ -11,10 +11,19 @@ from thermognn.database import StudyDatabase
 
 
 def test_to_argv():
-    argv = to_argv("sample", {"material": "Ag3SBr", "supercell": [1, 1, 1], "n": 3},
-                   {"db": "s.db", "name": "x"})
-    assert argv == ["sample", "--material=Ag3SBr", "--supercell=1,1,1", "--n=3", "--db=s.db",
-                    "--study=x"]
+    argv = to_argv(
+        "sample",
+        {"material": "Ag3SBr", "supercell": [1, 1, 1], "n": 3},
+        {"db": "s.db", "name": "x"},
+    )
+    assert argv == [
+        "sample",
+        "--material=Ag3SBr",
+        "--supercell=1,1,1",
+        "--n=3",
+        "--db=s.db",
+        "--study=x",
+    ]
     assert to_argv("report", {"args": ["runs/a"]}, {"db": "s.db"}) == ["report", "runs/a"]
 
 

@@ -53,9 +53,27 @@ def test_explain_cli_writes_tables_figures_and_view(tiny_run, tiny_ag3sbr_db, tm
     from thermognn.cli.main import main
 
     out = tmp_path / "exp"
-    assert main(["explain", str(tiny_run), "--db", str(tiny_ag3sbr_db), "--n", "2",
-                 "--seeds", "1", "--epochs", "10", "--compare", str(tiny_run),
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "explain",
+                str(tiny_run),
+                "--db",
+                str(tiny_ag3sbr_db),
+                "--n",
+                "2",
+                "--seeds",
+                "1",
+                "--epochs",
+                "10",
+                "--compare",
+                str(tiny_run),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     for name in ("pairs.csv", "bonds_best.csv", "importance_density.png", "view_best.html"):
         assert (out / name).stat().st_size > 0
     assert "Ag-S" in (out / "pairs.csv").read_text()

@@ -17,7 +17,9 @@ def test_report_of_partial_folder(tiny_run, tiny_ag3sbr_db, tmp_path, capsys):
 
     (root / "figures").mkdir()
     label_distributions(tiny_ag3sbr_db, root / "figures" / "label_distributions.png")
-    parity_figure(root / "models" / "band_gap", "band_gap", root / "figures" / "parity_band_gap.png")
+    parity_figure(
+        root / "models" / "band_gap", "band_gap", root / "figures" / "parity_band_gap.png"
+    )
     (root / "reproduce.json").write_text(json.dumps({"preset": "test"}))
     path, missing = write_report(root)
     page = path.read_text()

@@ -34,9 +34,7 @@ from thermognn.studies.records import ResultTable, check_settings
 from thermognn.studies.search import (
     OptunaReporter,
     PrunerSpec,
-    decode_point,
     open_study,
-    space_distributions,
 )
 from thermognn.studies.trials import TRIAL_COLUMNS, rank_trials
 
@@ -160,24 +158,6 @@ def test_optuna_search_resumes_and_refuses_another_study(study_db: Path, tmp_pat
             storage=out / "optuna.log",
             **{**kw, "label": "hydrostatic_stress"},
         )
-
-
-def test_search_encodings_cover_exactly_the_grid() -> None:
-    import itertools
-
-    for encoding in ("ordinal", "categorical"):
-        dists = space_distributions(TINY, encoding)
-        choices = [
-            list(d.choices) if hasattr(d, "choices") else list(range(d.low, d.high + 1))
-            for d in dists.values()
-        ]
-        points = {
-            decode_point(TINY, encoding, dict(zip(dists, combo, strict=True)))
-            for combo in itertools.product(*choices)
-        }
-        assert points == set(TINY.points())
-    with pytest.raises(ThermognnError, match="encoding"):
-        space_distributions(TINY, "binary")
 
 
 def _journal(path: Path):

@@ -34,10 +34,29 @@ def test_predict_cli_temperature_mode(tiny_run, tmp_path, capsys):
     from thermognn.cli.main import main
 
     out = tmp_path / "eg.csv"
-    assert main(["predict", "--temperatures", "0:300:150", "--model", str(tiny_run),
-                 "--material", "Ag3SBr", "--supercell", "1", "--n-configs", "4",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--temperatures",
+                "0:300:150",
+                "--model",
+                str(tiny_run),
+                "--material",
+                "Ag3SBr",
+                "--supercell",
+                "1",
+                "--n-configs",
+                "4",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert out.read_text().count("band_gap") == 3 and out.with_suffix(".png").exists()
-    assert main(["predict", "--temperatures=-100,0", "--model", str(tiny_run),
-                 "--supercell", "1"]) == 2
+    assert (
+        main(["predict", "--temperatures=-100,0", "--model", str(tiny_run), "--supercell", "1"])
+        == 2
+    )
     assert "temperatures: need finite values ≥ 0 K" in capsys.readouterr().err

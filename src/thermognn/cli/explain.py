@@ -40,12 +40,20 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out or Path(args.run) / "explain")
     with progress_callback("explain") as cb:
         summary = explain_and_write(
-            runs, structures, out, label=args.label, seeds=range(args.seeds),
-            epochs=args.epochs, threshold=args.threshold, progress=cb,
+            runs,
+            structures,
+            out,
+            label=args.label,
+            seeds=range(args.seeds),
+            epochs=args.epochs,
+            threshold=args.threshold,
+            progress=cb,
         )
     for name, rows in summary.items():
-        print(f"{name}: " + ", ".join(
-            f"{r['pair']} {100 * r['fraction_above']:.0f}%" for r in rows) +
-            f"  (share of bonds with importance > {args.threshold})")
+        print(
+            f"{name}: "
+            + ", ".join(f"{r['pair']} {100 * r['fraction_above']:.0f}%" for r in rows)
+            + f"  (share of bonds with importance > {args.threshold})"
+        )
     print(out)
     return 0

@@ -21,8 +21,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "of --db selected by --query; prints a table with units and writes a CSV.",
     )
     p.add_argument("run", nargs="?", help="run folder (or a folder of per-label run folders)")
-    p.add_argument("--model", action="append", default=None, metavar="RUN",
-                   help="run folder (repeat for an ensemble); same as the positional RUN")
+    p.add_argument(
+        "--model",
+        action="append",
+        default=None,
+        metavar="RUN",
+        help="run folder (repeat for an ensemble); same as the positional RUN",
+    )
     p.add_argument("files", nargs="*", metavar="FILE", help="structure files")
     p.add_argument("--format", default=None, help="ASE file format, if not guessed")
     p.add_argument("--db", default=None, help="study database to predict rows of")
@@ -32,13 +37,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
     t = p.add_argument_group("property versus temperature")
-    t.add_argument("--temperatures", default=None, metavar="T0:T1:STEP",
-                   help="sample phonon configurations at each T (K) and predict, e.g. 0:600:50")
+    t.add_argument(
+        "--temperatures",
+        default=None,
+        metavar="T0:T1:STEP",
+        help="sample phonon configurations at each T (K) and predict, e.g. 0:600:50",
+    )
     t.add_argument("--material", default="Ag3SBr", help="built-in name or structure file")
     t.add_argument("--supercell", type=parse_supercell, default=(2, 2, 2))
     t.add_argument("--n-configs", type=int, default=32, help="configurations per temperature")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--scheme", default="phonon", choices=("phonon", "phonon-gaussian", "normal-mode"))
+    t.add_argument(
+        "--scheme", default="phonon", choices=("phonon", "phonon-gaussian", "normal-mode")
+    )
     t.add_argument("--phonons", default=None, help="phonopy folder (default: bundled or computed)")
     add_config_option(p)
     p.set_defaults(func=run, parser=p)
@@ -147,8 +158,14 @@ def _temperature_curve(args: argparse.Namespace, runs: list[str]) -> int:
     temps = parse_floats(args.temperatures)
     with progress_callback("temperatures") as cb:
         curve = property_vs_temperature(
-            runs, args.material, temps, n_configs=args.n_configs, seed=args.seed,
-            supercell=tuple(args.supercell), scheme=args.scheme, phonons=args.phonons,
+            runs,
+            args.material,
+            temps,
+            n_configs=args.n_configs,
+            seed=args.seed,
+            supercell=tuple(args.supercell),
+            scheme=args.scheme,
+            phonons=args.phonons,
             progress=cb,
         )
     out = Path(args.out if args.out != "predictions.csv" else "temperature_curve.csv")
@@ -160,8 +177,13 @@ def _temperature_curve(args: argparse.Namespace, runs: list[str]) -> int:
 
     view = Table("T (K)", *(f"{lab} ({curve.units.get(lab, '')})" for lab in curve.labels))
     for i, t in enumerate(curve.temperatures):
-        view.add_row(f"{t:g}", *(f"{curve.mean[i, j]:.4f} ± {curve.config_std[i, j]:.4f}"
-                                 for j in range(len(curve.labels))))
+        view.add_row(
+            f"{t:g}",
+            *(
+                f"{curve.mean[i, j]:.4f} ± {curve.config_std[i, j]:.4f}"
+                for j in range(len(curve.labels))
+            ),
+        )
     Console().print(view)
     print(f"wrote {out} and {out.with_suffix('.png')}")
     return 0

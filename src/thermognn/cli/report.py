@@ -17,7 +17,10 @@ def run(args: argparse.Namespace) -> int:
 
     path, missing = write_report(args.run_dir, args.out)
     if missing:
-        print(f"{len(missing)} pieces missing (listed in the report): " + "; ".join(missing[:5])
-              + (" …" if len(missing) > 5 else ""))
+        print(
+            f"{len(missing)} pieces missing (listed in the report): "
+            + "; ".join(missing[:5])
+            + (" …" if len(missing) > 5 else "")
+        )
     print(path)
     return 0

@@ -21,8 +21,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--relabel", action="store_true", help="rebuild the data set from scratch")
     p.add_argument("--workers", type=int, default=None, help="Dask workers (default: cores)")
     p.add_argument("--material", default="Ag3SBr", help="material of the E_g(T) curve")
-    p.add_argument("--supercell", type=parse_supercell, default=(2, 2, 2),
-                   help="supercell of the E_g(T) curve (must match the training cells)")
+    p.add_argument(
+        "--supercell",
+        type=parse_supercell,
+        default=(2, 2, 2),
+        help="supercell of the E_g(T) curve (must match the training cells)",
+    )
     p.set_defaults(func=run)
 
 
@@ -34,9 +38,16 @@ def run(args: argparse.Namespace) -> int:
 
     console = Console(stderr=True)
     with progress_callback("reproduce") as cb:
-        path = reproduce(args.out, preset=args.preset, db=args.db, relabel=args.relabel,
-                         workers=args.workers, material=args.material,
-                         supercell=tuple(args.supercell), status=lambda m: console.print(m, style="bold"),
-                         progress=cb)
+        path = reproduce(
+            args.out,
+            preset=args.preset,
+            db=args.db,
+            relabel=args.relabel,
+            workers=args.workers,
+            material=args.material,
+            supercell=tuple(args.supercell),
+            status=lambda m: console.print(m, style="bold"),
+            progress=cb,
+        )
     print(path)
     return 0

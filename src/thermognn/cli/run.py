@@ -32,15 +32,29 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-ORDER = ("phonons", "sample", "label", "train", "evaluate", "sweep", "curve", "compare",
-         "explain", "predict", "report")
+ORDER = (
+    "phonons",
+    "sample",
+    "label",
+    "train",
+    "evaluate",
+    "sweep",
+    "curve",
+    "compare",
+    "explain",
+    "predict",
+    "report",
+)
 _TAKES_DB = {"sample", "label", "train", "sweep", "curve", "compare"}
 _TAKES_STUDY = {"sample", "label"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="run every stage of a TOML study file",
-                       description=__doc__.split("::")[0] if __doc__ else None)
+    p = sub.add_parser(
+        "run",
+        help="run every stage of a TOML study file",
+        description=__doc__.split("::")[0] if __doc__ else None,
+    )
     p.add_argument("config", help="study TOML file")
     p.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
     p.set_defaults(func=run)

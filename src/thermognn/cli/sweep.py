@@ -171,12 +171,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="Optuna: epochs before a trial may be pruned (default: a tenth of --epochs)",
     )
     p.add_argument(
-        "--encoding",
-        default="ordinal",
-        choices=("ordinal", "categorical"),
-        help="Optuna: lr/hidden/dropout as ordered indices (default) or unordered categories",
-    )
-    p.add_argument(
         "--storage",
         default=None,
         help="Optuna: storage file or URL shared by machines (default OUT/optuna.log)",
@@ -232,7 +226,6 @@ def run(args: argparse.Namespace) -> int:
                 trials=args.trials,
                 pruner=args.pruner,
                 pruner_warmup=args.pruner_warmup,
-                encoding=args.encoding,
                 storage=args.storage,
                 study_name=args.study_name,
                 epoch_budget=args.epoch_budget,

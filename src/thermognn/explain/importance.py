@@ -68,14 +68,19 @@ def _normalise(mask: np.ndarray) -> np.ndarray:
     return (mask - lo) / (hi - lo) if hi > lo else np.zeros_like(mask)
 
 
-def symmetrise(edge_index: np.ndarray, shift: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def symmetrise(
+    edge_index: np.ndarray, shift: np.ndarray, values: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Average each edge with its reverse (j, i, −S); returns (bond edge ids, values).
 
     Each bond is represented by its edge with (source, target, shift) lexicographically
     smaller than the reverse's; self-loop pairs (i, i, S)/(i, i, −S) likewise.
     """
     src, dst = edge_index
-    key = {(int(s), int(d), *map(int, np.round(sh))): k for k, (s, d, sh) in enumerate(zip(src, dst, shift))}
+    key = {
+        (int(s), int(d), *map(int, np.round(sh))): k
+        for k, (s, d, sh) in enumerate(zip(src, dst, shift))
+    }
     chosen, avg = [], []
     for k, (s, d, sh) in enumerate(zip(src, dst, shift)):
         fwd = (int(s), int(d), *map(int, np.round(sh)))
@@ -114,7 +119,10 @@ def explain_graph(
     for seed in seeds:
         torch.manual_seed(int(seed))
         exp = explainer(
-            scaled_graph.x, scaled_graph.edge_index, edge_weight=scaled_graph.edge_weight, batch=batch
+            scaled_graph.x,
+            scaled_graph.edge_index,
+            edge_weight=scaled_graph.edge_weight,
+            batch=batch,
         )
         masks.append(_normalise(exp.edge_mask.detach().cpu().numpy().astype(float)))
     return np.mean(masks, axis=0)
@@ -147,11 +155,24 @@ def species_pair_summary(
     rows: list[dict[str, float | str | int]] = []
     for p in sorted(set(pair.tolist())):
         sel = imp[pair == p]
-        rows.append({"pair": p, "bonds": int(sel.size), "mean": float(sel.mean()),
-                     "median": float(np.median(sel)),
-                     "fraction_above": float((sel > threshold).mean())})
-    rows.append({"pair": "all", "bonds": int(imp.size), "mean": float(imp.mean()),
-                 "median": float(np.median(imp)), "fraction_above": float((imp > threshold).mean())})
+        rows.append(
+            {
+                "pair": p,
+                "bonds": int(sel.size),
+                "mean": float(sel.mean()),
+                "median": float(np.median(sel)),
+                "fraction_above": float((sel > threshold).mean()),
+            }
+        )
+    rows.append(
+        {
+            "pair": "all",
+            "bonds": int(imp.size),
+            "mean": float(imp.mean()),
+            "median": float(np.median(imp)),
+            "fraction_above": float((imp > threshold).mean()),
+        }
+    )
     return rows
 
 

@@ -81,41 +81,76 @@ def bonds_view_html(
         for b in range(a + 1, 8):
             d = np.array([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)])
             if np.abs(d[a] - d[b]).sum() == 1:
-                traces.append(go.Scatter3d(x=corners[[a, b], 0], y=corners[[a, b], 1],
-                                           z=corners[[a, b], 2], mode="lines",
-                                           line={"color": "black", "width": 2},
-                                           showlegend=False, hoverinfo="skip"))
+                traces.append(
+                    go.Scatter3d(
+                        x=corners[[a, b], 0],
+                        y=corners[[a, b], 1],
+                        z=corners[[a, b], 2],
+                        mode="lines",
+                        line={"color": "black", "width": 2},
+                        showlegend=False,
+                        hoverinfo="skip",
+                    )
+                )
     for important in (False, True):
         sel = (bonds.importance > threshold) == important
         xs, ys, zs, images = [], [], [], []
-        for s, t, sh, imp in zip(bonds.source[sel], bonds.target[sel], bonds.shift[sel],
-                                 bonds.importance[sel]):
+        for s, t, sh in zip(bonds.source[sel], bonds.target[sel], bonds.shift[sel]):
             a, b = pos[s], pos[t] + sh @ cell
             xs += [a[0], b[0], None]
             ys += [a[1], b[1], None]
             zs += [a[2], b[2], None]
             if important and np.any(sh != 0):
                 images.append((t, b))
-        traces.append(go.Scatter3d(
-            x=xs, y=ys, z=zs, mode="lines",
-            line={"color": "red" if important else "rgba(120,120,120,0.15)",
-                  "width": 5 if important else 1, "dash": "dash" if important else "solid"},
-            name=f"importance > {threshold}" if important else "other bonds",
-        ))
+        traces.append(
+            go.Scatter3d(
+                x=xs,
+                y=ys,
+                z=zs,
+                mode="lines",
+                line={
+                    "color": "red" if important else "rgba(120,120,120,0.15)",
+                    "width": 5 if important else 1,
+                    "dash": "dash" if important else "solid",
+                },
+                name=f"importance > {threshold}" if important else "other bonds",
+            )
+        )
         for t, b in images:
-            traces.append(go.Scatter3d(x=[b[0]], y=[b[1]], z=[b[2]], mode="markers",
-                                       marker={"size": 5, "color": _COLOURS.get(sym[t], "grey"),
-                                               "opacity": 0.6},
-                                       showlegend=False, hovertext=f"{sym[t]}{t} (image)"))
+            traces.append(
+                go.Scatter3d(
+                    x=[b[0]],
+                    y=[b[1]],
+                    z=[b[2]],
+                    mode="markers",
+                    marker={"size": 5, "color": _COLOURS.get(sym[t], "grey"), "opacity": 0.6},
+                    showlegend=False,
+                    hovertext=f"{sym[t]}{t} (image)",
+                )
+            )
     for s in sorted(set(sym.tolist())):
         m = sym == s
-        traces.append(go.Scatter3d(x=pos[m, 0], y=pos[m, 1], z=pos[m, 2], mode="markers",
-                                   marker={"size": 10, "color": _COLOURS.get(s, "grey"),
-                                           "line": {"width": 1, "color": "black"}},
-                                   name=s, hovertext=[f"{s}{i}" for i in np.flatnonzero(m)]))
+        traces.append(
+            go.Scatter3d(
+                x=pos[m, 0],
+                y=pos[m, 1],
+                z=pos[m, 2],
+                mode="markers",
+                marker={
+                    "size": 10,
+                    "color": _COLOURS.get(s, "grey"),
+                    "line": {"width": 1, "color": "black"},
+                },
+                name=s,
+                hovertext=[f"{s}{i}" for i in np.flatnonzero(m)],
+            )
+        )
     fig = go.Figure(traces)
-    fig.update_layout(title=title or "important bonds", scene={"aspectmode": "data"},
-                      margin={"l": 0, "r": 0, "t": 40, "b": 0})
+    fig.update_layout(
+        title=title or "important bonds",
+        scene={"aspectmode": "data"},
+        margin={"l": 0, "r": 0, "t": 40, "b": 0},
+    )
     path = Path(path)
     fig.write_html(path, include_plotlyjs=True, full_html=True)
     return path

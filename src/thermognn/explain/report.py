@@ -51,29 +51,55 @@ def explain_and_write(
     results: dict[str, list[BondImportance]] = {}
     total = len(runs) * len(structures)
     for k, (name, run) in enumerate(runs.items()):
+
         def step(done: int, _n: int, k: int = k) -> None:
             if progress:
                 progress(k * len(structures) + done, total)
 
-        results[name] = explain_run(run, structures, label=label, seeds=list(seeds),
-                                    epochs=epochs, progress=step)
+        results[name] = explain_run(
+            run, structures, label=label, seeds=list(seeds), epochs=epochs, progress=step
+        )
     summary = {name: species_pair_summary(b, threshold) for name, b in results.items()}
     with (out / "pairs.csv").open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["model", "pair", "bonds", "mean", "median", "fraction_above"])
         for name, rows in summary.items():
             for r in rows:
-                w.writerow([name, r["pair"], r["bonds"], f"{r['mean']:.4f}", f"{r['median']:.4f}",
-                            f"{r['fraction_above']:.4f}"])
+                w.writerow(
+                    [
+                        name,
+                        r["pair"],
+                        r["bonds"],
+                        f"{r['mean']:.4f}",
+                        f"{r['median']:.4f}",
+                        f"{r['fraction_above']:.4f}",
+                    ]
+                )
     for name, bonds in results.items():
         with (out / f"bonds_{name}.csv").open("w", newline="") as fh:
             w = csv.writer(fh)
-            w.writerow(["structure", "source", "target", "shift", "distance_A", "pair", "importance"])
+            w.writerow(
+                ["structure", "source", "target", "shift", "distance_A", "pair", "importance"]
+            )
             for s, b in enumerate(bonds):
                 for i in range(len(b.importance)):
-                    w.writerow([s, b.source[i], b.target[i], " ".join(str(int(v)) for v in b.shift[i]),
-                                f"{b.distance[i]:.4f}", b.pair[i], f"{b.importance[i]:.4f}"])
-        bonds_view_html(structures[0], bonds[0], out / f"view_{name}.html", threshold=threshold,
-                        title=f"{name}: bonds with importance > {threshold}")
+                    w.writerow(
+                        [
+                            s,
+                            b.source[i],
+                            b.target[i],
+                            " ".join(str(int(v)) for v in b.shift[i]),
+                            f"{b.distance[i]:.4f}",
+                            b.pair[i],
+                            f"{b.importance[i]:.4f}",
+                        ]
+                    )
+        bonds_view_html(
+            structures[0],
+            bonds[0],
+            out / f"view_{name}.html",
+            threshold=threshold,
+            title=f"{name}: bonds with importance > {threshold}",
+        )
     plot_importance_densities(results, out / "importance_density.png", threshold)
     return summary

@@ -135,7 +135,11 @@ def build_dataset(
     def label(what: str, query: str | None, limit: int | None = None) -> None:
         say(f"labeling {what}")
         summary = label_database(
-            db, labeler=recipe.labeler, workers=workers, query=query, limit=limit,
+            db,
+            labeler=recipe.labeler,
+            workers=workers,
+            query=query,
+            limit=limit,
             progress=progress,
         )
         say(f"  {summary.labeled} labeled, {summary.failed} failed, {summary.rate:.2f}/s")
@@ -145,8 +149,14 @@ def build_dataset(
     if "md-sample" in stages and recipe.n_md > 0:  # cheap driver; labeled in chunks per round
         say(f"md set: {recipe.n_md} snapshots driven by {recipe.md_calculator}")
         md = replace(
-            _spec(recipe, recipe.md_material, "md", recipe.n_md, seed=recipe.md_seed,
-                  temperatures=list(recipe.md_temperatures)),
+            _spec(
+                recipe,
+                recipe.md_material,
+                "md",
+                recipe.n_md,
+                seed=recipe.md_seed,
+                temperatures=list(recipe.md_temperatures),
+            ),
             calculator=recipe.md_calculator,
             md_stride=recipe.md_stride,
             md_equilibration=recipe.md_equilibration,
@@ -157,15 +167,27 @@ def build_dataset(
         upto = r * recipe.round_size
         if "phonon" in stages:
             for m in recipe.materials:
-                spec = _spec(recipe, m, "phonon", min(upto, recipe.n_phonon),
-                             seed=recipe.phonon_seed, temperature_range=recipe.temperature_range)
+                spec = _spec(
+                    recipe,
+                    m,
+                    "phonon",
+                    min(upto, recipe.n_phonon),
+                    seed=recipe.phonon_seed,
+                    temperature_range=recipe.temperature_range,
+                )
                 sample_configurations(db, spec, status=say)
             label(f"phonon set up to {min(upto, recipe.n_phonon)} per material", "scheme=phonon")
         if "random" in stages:
             amplitude = amplitude or calibrate(db, recipe, progress)
             for m in recipe.materials:
-                spec = _spec(recipe, m, "random", min(upto, recipe.n_random),
-                             seed=recipe.random_seed, amplitude=amplitude)
+                spec = _spec(
+                    recipe,
+                    m,
+                    "random",
+                    min(upto, recipe.n_random),
+                    seed=recipe.random_seed,
+                    amplitude=amplitude,
+                )
                 sample_configurations(db, spec)
             label(f"random set up to {min(upto, recipe.n_random)} per material", "scheme!=md")
         if "md" in stages:

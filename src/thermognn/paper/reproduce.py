@@ -65,37 +65,67 @@ PRESETS: dict[str, Preset] = {
     # ≤ 30 min on 2 CPU cores with the bundled data set
     "quick": Preset(
         name="quick",
-        grid={"models": ["paper-1", "paper-3", "paper-5"], "lr": [1e-3, 1e-4],
-              "hidden": [64], "dropout": [0.0]},
-        sweep_epochs=40, sweep_patience=10,
-        final_epochs=120, final_patience=20,
-        curve_sizes=[100, 250, 500, 1000], curve_seeds=3, curve_test_size=250, curve_epochs=60,
+        grid={
+            "models": ["paper-1", "paper-3", "paper-5"],
+            "lr": [1e-3, 1e-4],
+            "hidden": [64],
+            "dropout": [0.0],
+        },
+        sweep_epochs=40,
+        sweep_patience=10,
+        final_epochs=120,
+        final_patience=20,
+        curve_sizes=[100, 250, 500, 1000],
+        curve_seeds=3,
+        curve_test_size=250,
+        curve_epochs=60,
         compare_epochs=80,
-        explain_structures=6, explain_seeds=3, explain_epochs=100,
+        explain_structures=6,
+        explain_seeds=3,
+        explain_epochs=100,
     ),
     # the paper's protocol: 480-model grid, 10 seeds (GPU territory)
     "paper": Preset(
         name="paper",
-        grid={"models": [f"paper-{k}" for k in range(1, 7)],
-              "lr": [1e-2, 1e-3, 1e-4, 1e-5, 1e-6], "hidden": [32, 64, 128, 256],
-              "dropout": [0.0, 0.2, 0.4, 0.6]},
-        sweep_epochs=300, sweep_patience=30,
-        final_epochs=500, final_patience=50,
-        curve_sizes=[100, 250, 500, 1000, 1500, 2000], curve_seeds=10, curve_test_size=250,
+        grid={
+            "models": [f"paper-{k}" for k in range(1, 7)],
+            "lr": [1e-2, 1e-3, 1e-4, 1e-5, 1e-6],
+            "hidden": [32, 64, 128, 256],
+            "dropout": [0.0, 0.2, 0.4, 0.6],
+        },
+        sweep_epochs=300,
+        sweep_patience=30,
+        final_epochs=500,
+        final_patience=50,
+        curve_sizes=[100, 250, 500, 1000, 1500, 2000],
+        curve_seeds=10,
+        curve_test_size=250,
         curve_epochs=300,
         compare_epochs=300,
-        explain_structures=20, explain_seeds=10, explain_epochs=200,
+        explain_structures=20,
+        explain_seeds=10,
+        explain_epochs=200,
     ),
     # a smoke test of every stage in a few minutes (tests, CI)
     "smoke": Preset(
         name="smoke",
         grid={"models": ["paper-1", "paper-3"], "lr": [1e-3], "hidden": [16], "dropout": [0.0]},
-        sweep_epochs=3, sweep_patience=3,
-        final_epochs=3, final_patience=3,
-        curve_sizes=[4, 8], curve_seeds=2, curve_test_size=4, curve_epochs=3,
+        sweep_epochs=3,
+        sweep_patience=3,
+        final_epochs=3,
+        final_patience=3,
+        curve_sizes=[4, 8],
+        curve_seeds=2,
+        curve_test_size=4,
+        curve_epochs=3,
         compare_epochs=3,
-        explain_structures=1, explain_seeds=1, explain_epochs=5,
-        temperatures=[0.0, 300.0], temperature_configs=4, batch_size=8, compare_min_rows=4,
+        explain_structures=1,
+        explain_seeds=1,
+        explain_epochs=5,
+        temperatures=[0.0, 300.0],
+        temperature_configs=4,
+        batch_size=8,
+        compare_min_rows=4,
     ),
 }
 
@@ -136,8 +166,11 @@ def reproduce(
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
     (root / "figures").mkdir(exist_ok=True)
-    state: dict[str, Any] = {"preset": asdict(p), "thermognn_version": __version__,
-                             "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    state: dict[str, Any] = {
+        "preset": asdict(p),
+        "thermognn_version": __version__,
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
     t_start = time.perf_counter()
     study_db = root / "data" / "study.db"
 
@@ -153,9 +186,12 @@ def reproduce(
             study_db.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, study_db)
         sdb = StudyDatabase(study_db, create=False)
-        info = {"counts": sdb.counts(), "calibration": sdb.metadata.get("config", {}).get("calibration"),
-                "recipe": sdb.metadata.get("config", {}).get("recipe"),
-                "labeler": sdb.metadata.get("config", {}).get("label")}
+        info = {
+            "counts": sdb.counts(),
+            "calibration": sdb.metadata.get("config", {}).get("calibration"),
+            "recipe": sdb.metadata.get("config", {}).get("recipe"),
+            "labeler": sdb.metadata.get("config", {}).get("label"),
+        }
         (root / "dataset.json").write_text(json.dumps(info, indent=1, default=str))
         from thermognn.report.figures import label_distributions
 
@@ -164,22 +200,38 @@ def reproduce(
     if n_train < 10:
         raise ThermognnError(f"{study_db}: only {n_train} labeled phonon/random rows; need ≥ 10")
 
-    common = {"workers": workers, "batch_size": p.batch_size}
+    common: dict[str, Any] = {"workers": workers, "batch_size": p.batch_size}
     with _stage(state, "sweep", say):
         from thermognn.studies import SearchSpace, run_sweep
 
-        grid = SearchSpace(tuple(p.grid["models"]), tuple(p.grid["lr"]), tuple(p.grid["hidden"]),
-                           tuple(p.grid["dropout"]))
-        sweep = run_sweep(study_db, label="band_gap", out=root / "sweep", query=TRAIN_QUERY,
-                          grid=grid, epochs=p.sweep_epochs, patience=p.sweep_patience,
-                          keep="all", progress=progress, **common)
+        grid = SearchSpace(
+            tuple(p.grid["models"]),
+            tuple(p.grid["lr"]),
+            tuple(p.grid["hidden"]),
+            tuple(p.grid["dropout"]),
+        )
+        sweep = run_sweep(
+            study_db,
+            label="band_gap",
+            out=root / "sweep",
+            query=TRAIN_QUERY,
+            grid=grid,
+            epochs=p.sweep_epochs,
+            patience=p.sweep_patience,
+            keep="all",
+            progress=progress,
+            **common,
+        )
         if sweep.best is None:
             raise ThermognnError("sweep: no trial finished; see sweep/trials.csv")
         best = sweep.best
         state["sweep_best"] = best
     model = best["model"]
-    hparams = {"lr": float(best["lr"]), "hidden": int(float(best["hidden"])),
-               "dropout": float(best["dropout"])}
+    hparams = {
+        "lr": float(best["lr"]),
+        "hidden": int(float(best["hidden"])),
+        "dropout": float(best["dropout"]),
+    }
 
     with _stage(state, "models", say):
         from thermognn.report.figures import parity_figure
@@ -188,30 +240,59 @@ def reproduce(
         for lab in LABEL_NAMES:
             run_dir = root / "models" / lab
             if not (run_dir / "metrics.json").exists():
-                train_run(study_db, labels=lab, model=model, hparams=hparams, out=run_dir,
-                          query=TRAIN_QUERY, epochs=p.final_epochs, patience=p.final_patience,
-                          batch_size=p.batch_size, progress=False, overwrite=True)
+                train_run(
+                    study_db,
+                    labels=lab,
+                    model=model,
+                    hparams=hparams,
+                    out=run_dir,
+                    query=TRAIN_QUERY,
+                    epochs=p.final_epochs,
+                    patience=p.final_patience,
+                    batch_size=p.batch_size,
+                    progress=False,
+                    overwrite=True,
+                )
             parity_figure(run_dir, lab, root / "figures" / f"parity_{lab}.png")
 
     with _stage(state, "curves", say):
         from thermognn.studies import run_learning_curves
 
-        run_learning_curves(study_db, out=root / "curves", label="band_gap",
-                            schemes=("phonon", "random"), sizes=p.curve_sizes,
-                            seeds=p.curve_seeds, test_size=p.curve_test_size, model=model,
-                            hparams=hparams, query="labeled=1", on_short="clip",
-                            epochs=p.curve_epochs, patience=max(5, p.curve_epochs // 5),
-                            progress=progress, **common)
+        run_learning_curves(
+            study_db,
+            out=root / "curves",
+            label="band_gap",
+            schemes=("phonon", "random"),
+            sizes=p.curve_sizes,
+            seeds=p.curve_seeds,
+            test_size=p.curve_test_size,
+            model=model,
+            hparams=hparams,
+            query="labeled=1",
+            on_short="clip",
+            epochs=p.curve_epochs,
+            patience=max(5, p.curve_epochs // 5),
+            progress=progress,
+            **common,
+        )
 
     n_md = sdb.ase.count("labeled=1,scheme=md")
     with _stage(state, "compare", say):
         if n_md >= p.compare_min_rows:
             from thermognn.studies import run_md_comparison
 
-            run_md_comparison(study_db, out=root / "compare", label="band_gap",
-                              schemes=("md", "phonon"), model=model, hparams=hparams,
-                              epochs=p.compare_epochs, patience=max(5, p.compare_epochs // 5),
-                              progress=progress, **common)
+            run_md_comparison(
+                study_db,
+                out=root / "compare",
+                label="band_gap",
+                schemes=("md", "phonon"),
+                model=model,
+                hparams=hparams,
+                epochs=p.compare_epochs,
+                patience=max(5, p.compare_epochs // 5),
+                progress=progress,
+                **common,
+            )
         else:
             state["compare_skipped"] = f"only {n_md} labeled md rows"
 
@@ -221,9 +302,14 @@ def reproduce(
     with _stage(state, "temperature", say):
         from thermognn.temperature import property_vs_temperature
 
-        curve = property_vs_temperature([root / "models" / "band_gap"], material, p.temperatures,
-                                        n_configs=p.temperature_configs, supercell=supercell,
-                                        progress=progress)
+        curve = property_vs_temperature(
+            [root / "models" / "band_gap"],
+            material,
+            p.temperatures,
+            n_configs=p.temperature_configs,
+            supercell=supercell,
+            progress=progress,
+        )
         (root / "temperature").mkdir(exist_ok=True)
         curve.write_csv(root / "temperature" / "curve.csv")
         curve.plot(root / "temperature" / "curve.png")
@@ -253,6 +339,12 @@ def _explain(root: Path, sweep: Any, study_db: Path, p: Preset, progress) -> Non
         runs["poor"] = str(poor_dir if poor_dir.is_absolute() else sweep.out / poor_dir)
     db = StudyDatabase(study_db, create=False)
     rows = list(db.select("labeled=1,scheme=phonon", limit=p.explain_structures))
-    explain_and_write(runs, [r.toatoms() for r in rows], root / "explain",
-                      label="band_gap", seeds=range(p.explain_seeds), epochs=p.explain_epochs,
-                      progress=progress)
+    explain_and_write(
+        runs,
+        [r.toatoms() for r in rows],
+        root / "explain",
+        label="band_gap",
+        seeds=range(p.explain_seeds),
+        epochs=p.explain_epochs,
+        progress=progress,
+    )

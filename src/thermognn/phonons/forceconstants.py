@@ -103,7 +103,7 @@ def compute_phonons(
         _to_phonopy_atoms(unitcell), supercell_matrix=np.diag(supercell), primitive_matrix="auto"
     )
     ph.generate_displacements(distance=distance)
-    cells = ph.supercells_with_displacements
+    cells = ph.supercells_with_displacements or []
     forces = []
     for k, cell in enumerate(cells):
         atoms = _to_ase(cell)

@@ -45,14 +45,23 @@ def label_distributions(db_path: str | Path, path: str | Path) -> Path:
                     values["combined"][lab].append(row[lab])
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.4))
     for ax, lab in zip(axes, LABEL_NAMES):
-        allv = np.concatenate([v[lab] for v in values.values() if v[lab]] or [np.zeros(1)])
+        allv = np.concatenate(
+            [np.asarray(v[lab]) for v in values.values() if v[lab]] or [np.zeros(1)]
+        )
         bins = np.linspace(np.percentile(allv, 0.5), np.percentile(allv, 99.5), 50)
         for scheme in ("combined", "phonon", "random", "md"):
             v = values.get(scheme, {}).get(lab, [])
             if v:
-                ax.hist(v, bins=bins, density=True, histtype="stepfilled" if scheme == "combined" else "step",
-                        alpha=0.3 if scheme == "combined" else 1.0, lw=1.5,
-                        color=SCHEME_COLOURS[scheme], label=f"{scheme} ({len(v)})")
+                ax.hist(
+                    v,
+                    bins=bins,
+                    density=True,
+                    histtype="stepfilled" if scheme == "combined" else "step",
+                    alpha=0.3 if scheme == "combined" else 1.0,
+                    lw=1.5,
+                    color=SCHEME_COLOURS[scheme],
+                    label=f"{scheme} ({len(v)})",
+                )
         ax.set_xlabel(f"{PRETTY[lab]} ({LABEL_UNITS[lab]})")
         ax.set_ylabel("density")
     axes[0].legend(fontsize=8)
@@ -65,13 +74,18 @@ def label_distributions(db_path: str | Path, path: str | Path) -> Path:
 
 def read_predictions(run_dir: str | Path) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
     """``predictions.csv`` of a run → {label: {split: (true, predicted)}}."""
-    out: dict[str, dict[str, list[list[float]]]] = defaultdict(lambda: defaultdict(lambda: [[], []]))
+    out: dict[str, dict[str, list[list[float]]]] = defaultdict(
+        lambda: defaultdict(lambda: [[], []])
+    )
     with (Path(run_dir) / "predictions.csv").open() as fh:
         for r in csv.DictReader(fh):
             t, p = out[r["label"]][r["split"]]
             t.append(float(r["true"]))
             p.append(float(r["predicted"]))
-    return {lab: {s: (np.asarray(v[0]), np.asarray(v[1])) for s, v in d.items()} for lab, d in out.items()}
+    return {
+        lab: {s: (np.asarray(v[0]), np.asarray(v[1])) for s, v in d.items()}
+        for lab, d in out.items()
+    }
 
 
 def _density_colours(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -86,7 +100,9 @@ def _density_colours(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return np.ones_like(x)
 
 
-def parity_figure(run_dir: str | Path, label: str, path: str | Path, reference: str = "xTB") -> Path:
+def parity_figure(
+    run_dir: str | Path, label: str, path: str | Path, reference: str = "xTB"
+) -> Path:
     """Train/val/test parity plots coloured by point density, and the error histograms."""
     plt = _plt()
     data = read_predictions(run_dir)[label]

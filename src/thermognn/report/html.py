@@ -12,7 +12,7 @@ import base64
 import csv
 import html
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +22,26 @@ from thermognn.labels.base import LABEL_NAMES, LABEL_UNITS
 #: Published numbers (Benítez et al. 2026): Table 1 and the Fig. 4 headlines.
 PAPER: dict[str, Any] = {
     "table1": {
-        "energy_per_atom": {"train": (0.024, 0.036, 0.89), "val": (0.028, 0.044, 0.79),
-                            "test": (0.022, 0.032, 0.85)},
-        "band_gap": {"train": (0.034, 0.043, 0.81), "val": (0.035, 0.045, 0.79),
-                     "test": (0.035, 0.044, 0.79)},
-        "vbm": {"train": (0.026, 0.035, 0.99), "val": (0.028, 0.037, 0.98),
-                "test": (0.024, 0.033, 0.99)},
-        "hydrostatic_stress": {"train": (0.65, 1.01, 0.84), "val": (0.65, 0.99, 0.84),
-                               "test": (0.60, 0.88, 0.82)},
+        "energy_per_atom": {
+            "train": (0.024, 0.036, 0.89),
+            "val": (0.028, 0.044, 0.79),
+            "test": (0.022, 0.032, 0.85),
+        },
+        "band_gap": {
+            "train": (0.034, 0.043, 0.81),
+            "val": (0.035, 0.045, 0.79),
+            "test": (0.035, 0.044, 0.79),
+        },
+        "vbm": {
+            "train": (0.026, 0.035, 0.99),
+            "val": (0.028, 0.037, 0.98),
+            "test": (0.024, 0.033, 0.99),
+        },
+        "hydrostatic_stress": {
+            "train": (0.65, 1.01, 0.84),
+            "val": (0.65, 0.99, 0.84),
+            "test": (0.60, 0.88, 0.82),
+        },
     },
     "fig4": {
         "phonon_own": {"r2": 0.85, "mae": 0.030},
@@ -58,7 +70,7 @@ def _img(path: Path, alt: str) -> str:
     return f'<p><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"></p>'
 
 
-def _table(header: list[str], rows: list[list[Any]]) -> str:
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in r) + "</tr>" for r in rows
@@ -99,8 +111,10 @@ def _section_data(r: _Report) -> None:
     prov = r.need("dataset.json", "data set summary")
     if prov:
         info = json.loads(prov.read_text())
-        rows = [[c["material"], c["scheme"], c["labeled"], c["failed"], c["pending"]]
-                for c in info.get("counts", [])]
+        rows = [
+            [c["material"], c["scheme"], c["labeled"], c["failed"], c["pending"]]
+            for c in info.get("counts", [])
+        ]
         r.add(_table(["material", "scheme", "labeled", "failed (SCF)", "pending"], rows))
         cal = info.get("calibration")
         if cal:
@@ -127,14 +141,29 @@ def _section_models(r: _Report) -> None:
         for split in ("train", "val", "test"):
             ours = metrics.get(split, {})
             paper = PAPER["table1"][lab][split]
-            rows.append([lab, split, ours.get("mae", float("nan")), paper[0],
-                         ours.get("rmse", float("nan")), paper[1],
-                         ours.get("r2", float("nan")), paper[2]])
+            rows.append(
+                [
+                    lab,
+                    split,
+                    ours.get("mae", float("nan")),
+                    paper[0],
+                    ours.get("rmse", float("nan")),
+                    paper[1],
+                    ours.get("r2", float("nan")),
+                    paper[2],
+                ]
+            )
     if rows:
-        r.add(_table(["label", "split", "MAE", "paper MAE", "RMSE", "paper RMSE", "R²",
-                      "paper R²"], rows))
-        r.add("<p class=paper>Units: " + ", ".join(f"{k} {v}" for k, v in LABEL_UNITS.items())
-              + ". Paper: PBEsol DFT labels; ours: GFN1-xTB labels of the same kind of cells.</p>")
+        r.add(
+            _table(
+                ["label", "split", "MAE", "paper MAE", "RMSE", "paper RMSE", "R²", "paper R²"], rows
+            )
+        )
+        r.add(
+            "<p class=paper>Units: "
+            + ", ".join(f"{k} {v}" for k, v in LABEL_UNITS.items())
+            + ". Paper: PBEsol DFT labels; ours: GFN1-xTB labels of the same kind of cells.</p>"
+        )
     for lab in LABEL_NAMES:
         fig = r.need(f"figures/parity_{lab}.png", f"{lab} parity figure")
         if fig:
@@ -147,8 +176,21 @@ def _section_sweep(r: _Report) -> None:
     if trials:
         rows = [t for t in _csv_rows(trials) if t.get("status", "ok") in ("ok", "complete", "")]
         rows.sort(key=lambda t: float(t.get("val_mae") or "inf"))
-        keys = [k for k in ("model", "lr", "hidden", "dropout", "epochs_run", "val_mae", "val_r2",
-                            "test_mae", "wall_time") if rows and k in rows[0]]
+        keys = [
+            k
+            for k in (
+                "model",
+                "lr",
+                "hidden",
+                "dropout",
+                "epochs_run",
+                "val_mae",
+                "val_r2",
+                "test_mae",
+                "wall_time",
+            )
+            if rows and k in rows[0]
+        ]
         r.add(f"<p>{len(rows)} finished trials; the ten best by validation MAE:</p>")
         r.add(_table(keys, [[t[k] for k in keys] for t in rows[:10]]))
     fig = r.need("sweep/violins.png", "sweep violin plots")
@@ -174,13 +216,24 @@ def _section_curves(r: _Report) -> None:
     out = []
     for scheme in sorted({x["train_scheme"] for x in rows}):
         for test in sorted({x["test_set"] for x in rows}):
-            sel = [x for x in rows if x["train_scheme"] == scheme and x["test_set"] == test
-                   and int(x["size"]) == top]
+            sel = [
+                x
+                for x in rows
+                if x["train_scheme"] == scheme and x["test_set"] == test and int(x["size"]) == top
+            ]
             if sel:
                 mae = np.array([float(x["mae"]) for x in sel])
                 r2 = np.array([float(x["r2"]) for x in sel])
-                out.append([scheme, test, top, len(sel), f"{mae.mean():.4f} ± {mae.std():.4f}",
-                            f"{r2.mean():.3f} ± {r2.std():.3f}"])
+                out.append(
+                    [
+                        scheme,
+                        test,
+                        top,
+                        len(sel),
+                        f"{mae.mean():.4f} ± {mae.std():.4f}",
+                        f"{r2.mean():.3f} ± {r2.std():.3f}",
+                    ]
+                )
     r.add(f"<p>At the largest training size ({top}), mean ± std over seeds:</p>")
     r.add(_table(["trained on", "tested on", "size", "seeds", "MAE (eV)", "R²"], out))
     f4 = PAPER["fig4"]
@@ -201,8 +254,10 @@ def _section_compare(r: _Report) -> None:
         rows = _csv_rows(table)
         keys = list(rows[0]) if rows else []
         r.add(_table(keys, [[x[k] for k in keys] for x in rows]))
-        r.add("<p class=paper>Paper: with ~1,000 configurations each, the phonon-trained model "
-              "is slightly better than the AIMD-trained one (smaller MAE/RMSE, larger R²).</p>")
+        r.add(
+            "<p class=paper>Paper: with ~1,000 configurations each, the phonon-trained model "
+            "is slightly better than the AIMD-trained one (smaller MAE/RMSE, larger R²).</p>"
+        )
 
 
 def _section_explain(r: _Report) -> None:
@@ -210,20 +265,33 @@ def _section_explain(r: _Report) -> None:
     pairs = r.need("explain/pairs.csv", "explanation table")
     if pairs:
         rows = _csv_rows(pairs)
-        r.add(_table(["model", "bond type", "bonds", "mean importance",
-                      f"fraction > {PAPER['explain_threshold']}"],
-                     [[x["model"], x["pair"], x["bonds"], x["mean"], x["fraction_above"]] for x in rows]))
-        r.add("<p class=paper>Paper: the best band-gap model gives most bonds low importance "
-              "(< 0.4) and a few, mostly Ag–S, very high importance (> 0.8); a poor model spreads "
-              "moderate importance over all bonds and flags a single Ag–Ag edge.</p>")
+        r.add(
+            _table(
+                [
+                    "model",
+                    "bond type",
+                    "bonds",
+                    "mean importance",
+                    f"fraction > {PAPER['explain_threshold']}",
+                ],
+                [[x["model"], x["pair"], x["bonds"], x["mean"], x["fraction_above"]] for x in rows],
+            )
+        )
+        r.add(
+            "<p class=paper>Paper: the best band-gap model gives most bonds low importance "
+            "(< 0.4) and a few, mostly Ag–S, very high importance (> 0.8); a poor model spreads "
+            "moderate importance over all bonds and flags a single Ag–Ag edge.</p>"
+        )
     fig = r.need("explain/importance_density.png", "importance densities")
     if fig:
         r.add(_img(fig, "importance densities"))
     view = r.root / "explain" / "view_best.html"
     if view.exists():
-        r.add("<h3>Important bonds in 3D (interactive)</h3>"
-              f'<iframe style="width:100%;height:560px;border:1px solid #ccc" srcdoc="'
-              f'{html.escape(view.read_text())}"></iframe>')
+        r.add(
+            "<h3>Important bonds in 3D (interactive)</h3>"
+            f'<iframe style="width:100%;height:560px;border:1px solid #ccc" srcdoc="'
+            f'{html.escape(view.read_text())}"></iframe>'
+        )
 
 
 def _section_temperature(r: _Report) -> None:
@@ -239,8 +307,13 @@ def _section_temperature(r: _Report) -> None:
 
 
 SECTIONS: list[Callable[[_Report], None]] = [
-    _section_data, _section_models, _section_sweep, _section_curves, _section_compare,
-    _section_explain, _section_temperature,
+    _section_data,
+    _section_models,
+    _section_sweep,
+    _section_curves,
+    _section_compare,
+    _section_explain,
+    _section_temperature,
 ]
 
 
@@ -261,16 +334,25 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> tuple[Pa
     r.add(intro)
     if meta.exists():
         info = json.loads(meta.read_text())
-        r.add(_table(["setting", "value"], [[k, json.dumps(v) if isinstance(v, (dict, list)) else v]
-                                           for k, v in info.items()]))
+        r.add(
+            _table(
+                ["setting", "value"],
+                [[k, json.dumps(v) if isinstance(v, (dict, list)) else v] for k, v in info.items()],
+            )
+        )
     for section in SECTIONS:
         section(r)
     if r.missing:
-        r.add("<h2>Missing pieces</h2><ul>" + "".join(
-            f"<li class=missing>{html.escape(m)}</li>" for m in r.missing) + "</ul>")
+        r.add(
+            "<h2>Missing pieces</h2><ul>"
+            + "".join(f"<li class=missing>{html.escape(m)}</li>" for m in r.missing)
+            + "</ul>"
+        )
     r.add(f"<p class=paper>thermognn {__version__}</p>")
-    page = (f"<!doctype html><html><head><meta charset=utf-8><title>thermognn report</title>"
-            f"<style>{_CSS}</style></head><body>{''.join(r.parts)}</body></html>")
+    page = (
+        f"<!doctype html><html><head><meta charset=utf-8><title>thermognn report</title>"
+        f"<style>{_CSS}</style></head><body>{''.join(r.parts)}</body></html>"
+    )
     path = Path(out) if out else root / "report.html"
     path.write_text(page)
     return path, r.missing

@@ -58,6 +58,8 @@ class DatasetRef:
         Graph cutoff (Å).
     cache_dir
         Graph cache folder (default: next to the database).
+    study
+        Study name in the database's metadata (its identity when the file moves).
     """
 
     db: str
@@ -65,6 +67,7 @@ class DatasetRef:
     query: Mapping[str, Any] | str | None = None
     cutoff: float = 5.5
     cache_dir: str | None = None
+    study: str = ""
 
     @classmethod
     def of(
@@ -83,7 +86,7 @@ class DatasetRef:
                 raise ThermognnError(f"study database {path} does not exist")
             text = str(path.resolve())
         folder = None if cache_dir is None else str(Path(cache_dir).resolve())
-        return cls(text, label, query, float(cutoff), folder)
+        return cls(text, label, query, float(cutoff), folder, _study_name(text))
 
     def load(self) -> Any:
         """The :class:`~thermognn.graphs.GraphDataset` of this selection (cached)."""
@@ -98,11 +101,25 @@ class DatasetRef:
         )
 
     def describe(self) -> dict[str, Any]:
-        """JSON-ready description (for study settings)."""
+        """JSON-ready identity for study settings.
+
+        The database's study name stands for the database, not its path, so a moved
+        or copied database still resumes; the stored row ids are checked against it.
+        """
         query = (
             self.query if self.query is None or isinstance(self.query, str) else dict(self.query)
         )
-        return {"db": self.db, "label": self.label, "query": query, "cutoff": self.cutoff}
+        return {"study": self.study, "label": self.label, "query": query, "cutoff": self.cutoff}
+
+
+def _study_name(db: str) -> str:
+    """The ``study`` entry of a database's metadata (empty when absent or unreadable)."""
+    import ase.db
+
+    try:
+        return str(ase.db.connect(db).metadata.get("study", ""))
+    except Exception:  # noqa: BLE001 - any backend error: no name; the row checks remain
+        return ""
 
 
 class StopTraining(Exception):

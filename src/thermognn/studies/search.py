@@ -53,9 +53,6 @@ logger = logging.getLogger(__name__)
 #: Pruners accepted by ``pruner``.
 PRUNERS = ("median", "sha", "none")
 
-#: Encodings of the space for the sampler (see :func:`space_distributions`).
-ENCODINGS = ("ordinal", "categorical")
-
 #: Study user attribute holding what the study is about (checked on every resume).
 IDENTITY_ATTR = "thermognn_study"
 
@@ -197,44 +194,16 @@ def open_study(
     return study
 
 
-def space_distributions(space: SearchSpace, encoding: str = "ordinal") -> dict[str, Any]:
-    """Optuna distributions of the space's four hyperparameters.
+def space_distributions(space: SearchSpace) -> dict[str, Any]:
+    """Optuna distributions of the space: four categoricals holding the grid's choices."""
+    from optuna.distributions import CategoricalDistribution
 
-    Parameters
-    ----------
-    space
-        The choices.
-    encoding
-        ``ordinal``: the architecture is categorical, and learning rate, hidden size
-        and dropout are the index of the value among the sorted choices, so TPE can
-        use their order (a learning rate of 1e-4 behaves more like 1e-5 than like
-        1e-2); ``categorical``: all four are unordered categories. Both cover exactly
-        the grid's points.
-    """
-    from optuna.distributions import CategoricalDistribution, IntDistribution
-
-    if encoding not in ENCODINGS:
-        raise ThermognnError(f"encoding must be one of {', '.join(ENCODINGS)}, got {encoding!r}")
-    out: dict[str, Any] = {"model": CategoricalDistribution(list(space.models))}
-    for name, values in (("lr", space.lr), ("hidden", space.hidden), ("dropout", space.dropout)):
-        if encoding == "categorical":
-            out[name] = CategoricalDistribution(list(values))
-        else:
-            out[f"{name}_index"] = IntDistribution(0, len(values) - 1)
-    return out
-
-
-def decode_point(space: SearchSpace, encoding: str, params: Mapping[str, Any]) -> TrialPoint:
-    """The grid point of a trial's Optuna parameters."""
-    if encoding == "categorical":
-        return TrialPoint(params["model"], params["lr"], params["hidden"], params["dropout"])
-    lr, hidden, dropout = (sorted(v) for v in (space.lr, space.hidden, space.dropout))
-    return TrialPoint(
-        params["model"],
-        lr[params["lr_index"]],
-        hidden[params["hidden_index"]],
-        dropout[params["dropout_index"]],
-    )
+    return {
+        "model": CategoricalDistribution(list(space.models)),
+        "lr": CategoricalDistribution(list(space.lr)),
+        "hidden": CategoricalDistribution(list(space.hidden)),
+        "dropout": CategoricalDistribution(list(space.dropout)),
+    }
 
 
 class OptunaReporter:
@@ -292,7 +261,6 @@ def run_search(
     trials: int = 50,
     pruner: str = "median",
     pruner_warmup: int | None = None,
-    encoding: str = "ordinal",
     storage: str | Path | None = None,
     study_name: str = "thermognn-sweep",
     epoch_budget: int | None = None,
@@ -328,9 +296,6 @@ def run_search(
     pruner_warmup
         Epochs before a trial may be pruned (median; default a tenth of ``epochs``)
         or the first successive-halving rung (default ``auto``).
-    encoding
-        How the sampler sees the space: ``ordinal`` (learning rate, hidden size and
-        dropout ordered) or ``categorical`` (see :func:`space_distributions`).
     storage
         Optuna storage: a file (journal; SQLite for ``.db``/``.sqlite``) or a URL;
         default ``out/optuna.log``.
@@ -361,13 +326,11 @@ def run_search(
     train = TrainSettings(epochs, patience, batch_size, seed, device)
     spec = storage_spec(storage, out)
     prune = PrunerSpec(pruner, epochs, warmup=pruner_warmup)
-    space_distributions(space, encoding)  # an unknown encoding fails before any file is made
     settings = {
         "space": space.to_dict(),
         "pruner": pruner,
         "pruner_warmup": pruner_warmup,
-        "encoding": encoding,
-        "storage": spec,
+        "storage": None if storage is None else spec,
         "study_name": study_name,
     }
     study = TrialStudy(
@@ -378,7 +341,6 @@ def run_search(
         "query": data.describe()["query"],
         "split": study.split_digest,
         "space": space.to_dict(),
-        "encoding": encoding,
         **train.recorded(),
     }
     optuna_study = open_study(
@@ -391,7 +353,7 @@ def run_search(
     )
     owner = f"{socket.gethostname()}:{out.resolve()}"
     _reconcile(optuna_study, study, owner)
-    search = _Search(optuna_study, study, space, owner, spec, prune, trials, epoch_budget, encoding)
+    search = _Search(optuna_study, study, space, owner, spec, prune, trials, epoch_budget)
     skipped = len(study.table.rows())
     with TaskPool(ClusterSpec(workers, scheduler, connect_timeout)) as pool:
         outcomes = pool.imap_unordered(
@@ -417,12 +379,10 @@ class _Search:
         pruner: PrunerSpec,
         trials: int,
         epoch_budget: int | None,
-        encoding: str,
     ) -> None:
         self.optuna_study, self.study, self.owner = optuna_study, study, owner
         self.storage, self.pruner, self.trials, self.budget = storage, pruner, trials, epoch_budget
-        self.space, self.encoding = space, encoding
-        self.distributions = space_distributions(space, encoding)
+        self.distributions = space_distributions(space)
         self.asked: dict[str, Any] = {}
         self.ran = 0
         self.used = sum(epochs_of(r) for r in study.table.rows())
@@ -441,7 +401,7 @@ class _Search:
             trial = self.optuna_study.ask(self.distributions)
             trial.set_user_attr("owner", self.owner)
             key = f"optuna-{trial.number:04d}"
-            point = decode_point(self.space, self.encoding, trial.params)
+            point = TrialPoint(**trial.params)
             twin = self._twin(trial)
             if twin is not None:
                 self._record_duplicate(trial, point, twin)

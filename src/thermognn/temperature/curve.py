@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from ase import Atoms
 
 from thermognn.errors import ThermognnError
 from thermognn.sampling.sample import SamplingSpec, draw_configurations
@@ -57,13 +58,32 @@ class TemperatureCurve:
         path = Path(path)
         with path.open("w", newline="") as fh:
             w = csv.writer(fh)
-            w.writerow(["temperature_K", "label", "unit", "mean", "config_std", "model_std",
-                        "n_configs", "n_models"])
+            w.writerow(
+                [
+                    "temperature_K",
+                    "label",
+                    "unit",
+                    "mean",
+                    "config_std",
+                    "model_std",
+                    "n_configs",
+                    "n_models",
+                ]
+            )
             for i, t in enumerate(self.temperatures):
                 for j, lab in enumerate(self.labels):
-                    w.writerow([f"{t:g}", lab, self.units.get(lab, ""), f"{self.mean[i, j]:.6g}",
-                                f"{self.config_std[i, j]:.6g}", f"{self.model_std[i, j]:.6g}",
-                                self.n_configs, self.n_models])
+                    w.writerow(
+                        [
+                            f"{t:g}",
+                            lab,
+                            self.units.get(lab, ""),
+                            f"{self.mean[i, j]:.6g}",
+                            f"{self.config_std[i, j]:.6g}",
+                            f"{self.model_std[i, j]:.6g}",
+                            self.n_configs,
+                            self.n_models,
+                        ]
+                    )
         return path
 
     def plot(self, path: str | Path) -> Path:
@@ -73,13 +93,21 @@ class TemperatureCurve:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        fig, axes = plt.subplots(1, len(self.labels), figsize=(4.2 * len(self.labels), 3.4),
-                                 squeeze=False)
+        fig, axes = plt.subplots(
+            1, len(self.labels), figsize=(4.2 * len(self.labels), 3.4), squeeze=False
+        )
         for j, (ax, lab) in enumerate(zip(axes[0], self.labels)):
             m, s = self.mean[:, j], self.config_std[:, j]
             ax.fill_between(self.temperatures, m - s, m + s, alpha=0.25, label="± thermal spread")
-            ax.errorbar(self.temperatures, m, yerr=self.model_std[:, j], marker="o", ms=3,
-                        capsize=2, label="mean (± model spread)")
+            ax.errorbar(
+                self.temperatures,
+                m,
+                yerr=self.model_std[:, j],
+                marker="o",
+                ms=3,
+                capsize=2,
+                label="mean (± model spread)",
+            )
             ax.set_xlabel("temperature (K)")
             ax.set_ylabel(f"{lab} ({self.units.get(lab, '')})")
             ax.set_title(f"{self.material}: {lab}(T)")
@@ -117,12 +145,22 @@ def property_vs_temperature(
         Built-in name or structure file (the reference crystal).
     temperatures
         K, each ≥ 0.
-    n_configs
-        Configurations per temperature.
     scheme
         ``phonon``, ``phonon-gaussian`` or ``normal-mode``.
+    n_configs
+        Configurations per temperature.
+    seed
+        Seed of the draws (the same seed gives the same configurations).
+    supercell
+        Repetitions of the reference crystal; must match the models' training cells.
     phonons
-        phonopy folder/file; default: computed with ``calculator`` (cached).
+        phonopy folder/file; default: bundled, cached or computed with ``calculator``.
+    calculator
+        Calculator for force constants when they must be computed.
+    imaginary_policy, frequency_floor
+        Mode policy, as for sampling (DESIGN.md §2).
+    progress
+        Called as ``progress(done, total)`` per temperature.
     """
     from thermognn.structures import resolve_material
     from thermognn.training import Predictor
@@ -140,12 +178,21 @@ def property_vs_temperature(
         if list(p.record.labels) != labels:
             raise ThermognnError(f"{r}: predicts {p.record.labels}, not {labels} like {runs[0]}")
     reference = resolve_material(material, supercell, seed=seed)
-    refs = [(0, reference, None)]
+    refs: list[tuple[int, Atoms, float | None]] = [(0, reference, None)]
     preds = np.zeros((len(temps), len(predictors), n_configs, len(labels)))
     for i, t in enumerate(temps):
-        spec = SamplingSpec(material, scheme, n_configs, seed=seed, supercell=supercell,
-                            temperatures=[float(t)], phonons=phonons, calculator=calculator,
-                            imaginary_policy=imaginary_policy, frequency_floor=frequency_floor)
+        spec = SamplingSpec(
+            material,
+            scheme,
+            n_configs,
+            seed=seed,
+            supercell=supercell,
+            temperatures=[float(t)],
+            phonons=phonons,
+            calculator=calculator,
+            imaginary_policy=imaginary_policy,
+            frequency_floor=frequency_floor,
+        )
         spec.validate()
         batch = f"T{zlib.crc32(spec.batch_key().encode())}"
         atoms = [a for a, _, _ in draw_configurations(spec, refs, list(range(n_configs)), batch)]
@@ -164,6 +211,11 @@ def property_vs_temperature(
         n_configs=n_configs,
         n_models=len(predictors),
         material=material,
-        settings={"scheme": scheme, "seed": seed, "supercell": list(supercell),
-                  "imaginary_policy": imaginary_policy, "frequency_floor": frequency_floor},
+        settings={
+            "scheme": scheme,
+            "seed": seed,
+            "supercell": list(supercell),
+            "imaginary_policy": imaginary_policy,
+            "frequency_floor": frequency_floor,
+        },
     )
