@@ -114,7 +114,7 @@ def main() -> None:
 
     budget = int(args.budget * grid_epochs)
     ratios, fractions = [], []
-    for seed in split(args.search_seeds, int):
+    for seed in split(args.search_seeds, int) or [0]:
         t0 = time.perf_counter()
         search = run_search(
             db,

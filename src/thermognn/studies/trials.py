@@ -14,6 +14,11 @@ A sweep folder::
 
 Every trial trains on the same training split and is ranked on the same validation
 split; only the best trial's test metrics are reported as the sweep's result.
+
+A trial's ``status``: ``ok``; ``diverged`` (the loss turned NaN; its metrics are those
+of the last good weights, and it is not ranked); ``pruned`` (stopped by the Optuna
+pruner); ``failed`` (an error, in ``error``); ``duplicate`` (Optuna proposed a point it
+had already finished; answered from that trial, not trained again).
 """
 
 from __future__ import annotations
