@@ -136,3 +136,14 @@ def test_bad_settings_name_the_field(tmp_path, cu_file):
         sample_configurations(db, _spec(cu_file, "random", amplitude=(-0.1, 0.2)))
     with pytest.raises(ThermognnError, match="scheme: unknown 'thermal'"):
         sample_configurations(db, _spec(cu_file, "thermal"))
+
+
+def test_batch_keys_never_read_as_numbers():
+    """A hex digest like '153298046e17' is a float to ASE's database; keys must not be."""
+    for seed in range(3000):
+        key = SamplingSpec("Ag3SBr", "random", 1, seed=seed).batch_key()
+        try:
+            float(key)
+        except ValueError:
+            continue
+        raise AssertionError(f"batch key {key!r} reads as a number")

@@ -129,7 +129,12 @@ class SamplingSpec:
         d = asdict(self)
         d.pop("n")
         d.pop("cache_dir")
-        return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]
+        key = hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]
+        try:  # ASE refuses strings that read as numbers ("153298046e17")
+            float(key)
+        except ValueError:
+            return key
+        return f"b{key}"
 
 
 def config_rng(seed: int, index: int, batch: str) -> np.random.Generator:
