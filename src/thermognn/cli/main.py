@@ -64,6 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.WARNING - 10 * min(args.verbose, 2),
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if args.verbose < 2:  # Dask logs every worker start at INFO; keep the terminal for progress
+        for noisy in ("distributed", "dask", "optuna"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0

@@ -9,7 +9,6 @@ converged, unknown element, NaN) become ``label_error`` rows, never a crashed ru
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from thermognn.database import StudyDatabase
-from thermognn.errors import LabelError, ThermognnError
+from thermognn.errors import LabelError
 
 log = logging.getLogger(__name__)
 
@@ -162,33 +161,14 @@ def label_database(
     return summary
 
 
-def _client(workers: int | None, scheduler: str | None, timeout: float):
-    from distributed import Client, LocalCluster
-
-    if scheduler:
-        try:
-            return Client(scheduler, timeout=f"{timeout}s"), None
-        except (OSError, TimeoutError) as exc:
-            raise ThermognnError(f"scheduler {scheduler}: unreachable ({exc})") from None
-    n = workers or os.cpu_count() or 1
-    env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    cluster = LocalCluster(
-        n_workers=n,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        env=env,
-        silence_logs=logging.ERROR,
-    )
-    return Client(cluster), cluster
-
-
 def _label_on_dask(
     db, ids, labeler, options, name, version, summary, workers, scheduler, progress, timeout
 ) -> None:
     from distributed import as_completed
 
-    client, cluster = _client(workers, scheduler, timeout)
+    from thermognn.parallel import ClusterSpec, open_client
+
+    client, cluster = open_client(ClusterSpec(workers, scheduler, timeout))
     try:
         summary.workers = len(client.scheduler_info().get("workers", {})) or (workers or 0)
         window = max(4, 4 * max(summary.workers, 1))

@@ -16,46 +16,16 @@ see the study database at the same path.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar
 
-from thermognn.errors import ThermognnError
+from thermognn.parallel import ClusterSpec, open_client
 
 logger = logging.getLogger(__name__)
 
 J = TypeVar("J")
 R = TypeVar("R")
-
-#: Thread settings of LocalCluster workers: one thread each, as many workers as cores.
-WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-
-
-@dataclass(frozen=True)
-class ClusterSpec:
-    """Where study tasks run.
-
-    Attributes
-    ----------
-    workers
-        Number of LocalCluster worker processes (``None``: one per core); ``0`` runs
-        the tasks in this process, one after the other.
-    scheduler
-        Address of an existing Dask scheduler; ``workers`` is then ignored.
-    connect_timeout
-        Seconds to wait for ``scheduler`` before a clear error.
-    """
-
-    workers: int | None = None
-    scheduler: str | None = None
-    connect_timeout: float = 10.0
-
-    @property
-    def inline(self) -> bool:
-        """Whether the tasks run in this process."""
-        return self.workers == 0 and not self.scheduler
 
 
 class TaskPool:
@@ -167,36 +137,3 @@ class TaskPool:
             nxt = submit()
             if nxt is not None:
                 stream.add(nxt)
-
-
-def open_client(spec: ClusterSpec) -> tuple[Any, Any]:
-    """A Dask client and the LocalCluster it owns (``None`` for an external scheduler).
-
-    Raises
-    ------
-    ThermognnError
-        When the scheduler cannot be reached within ``spec.connect_timeout`` seconds.
-    """
-    from distributed import Client, LocalCluster
-
-    if spec.scheduler:
-        try:
-            return Client(spec.scheduler, timeout=f"{spec.connect_timeout}s"), None
-        except (OSError, TimeoutError, ValueError) as exc:
-            raise ThermognnError(
-                f"Dask scheduler {spec.scheduler}: unreachable within "
-                f"{spec.connect_timeout:g} s ({type(exc).__name__}: {exc})"
-            ) from None
-    n = spec.workers or os.cpu_count() or 1
-    if n < 0:
-        raise ThermognnError(f"workers must be ≥ 0, got {n}")
-    cluster = LocalCluster(
-        n_workers=n,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        scheduler_kwargs={"dashboard": False},
-        env=WORKER_ENV,
-        silence_logs=logging.ERROR,
-    )
-    return Client(cluster), cluster

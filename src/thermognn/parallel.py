@@ -1,0 +1,72 @@
+"""Dask plumbing shared by labeling and studies: one way to get a client."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from thermognn.errors import ThermognnError
+
+#: Environment of every worker: one thread each (xTB, BLAS and torch would oversubscribe).
+WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """Where tasks run.
+
+    Attributes
+    ----------
+    workers
+        Number of LocalCluster worker processes (``None``: one per core); ``0`` runs
+        the tasks in this process, one after the other.
+    scheduler
+        Address of an existing Dask scheduler (e.g. from dask-jobqueue on SLURM);
+        ``workers`` is then ignored.
+    connect_timeout
+        Seconds to wait for ``scheduler`` before a clear error.
+    """
+
+    workers: int | None = None
+    scheduler: str | None = None
+    connect_timeout: float = 10.0
+
+    @property
+    def inline(self) -> bool:
+        """Run in this process (no cluster)."""
+        return self.workers == 0 and not self.scheduler
+
+
+def open_client(spec: ClusterSpec) -> tuple[Any, Any]:
+    """A Dask client and the LocalCluster it owns (``None`` for an external scheduler).
+
+    Raises
+    ------
+    ThermognnError
+        When the scheduler cannot be reached within ``spec.connect_timeout`` seconds.
+    """
+    from distributed import Client, LocalCluster
+
+    if spec.scheduler:
+        try:
+            return Client(spec.scheduler, timeout=f"{spec.connect_timeout}s"), None
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise ThermognnError(
+                f"scheduler {spec.scheduler}: unreachable within "
+                f"{spec.connect_timeout:g} s ({type(exc).__name__}: {exc})"
+            ) from None
+    n = spec.workers or os.cpu_count() or 1
+    if n < 0:
+        raise ThermognnError(f"workers must be ≥ 0, got {n}")
+    cluster = LocalCluster(
+        n_workers=n,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        scheduler_kwargs={"dashboard": False},
+        env=WORKER_ENV,
+        silence_logs=logging.ERROR,
+    )
+    return Client(cluster), cluster
