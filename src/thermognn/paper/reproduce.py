@@ -258,6 +258,12 @@ def reproduce(
     with _stage(state, "curves", say):
         from thermognn.studies import run_learning_curves
 
+        smallest = min(sdb.ase.count(f"labeled=1,scheme={s}") for s in ("phonon", "random"))
+        test_size = min(p.curve_test_size, smallest // 5)
+        if test_size < p.curve_test_size:
+            state["curve_test_size"] = test_size
+            say(f"  {smallest} structures in the smaller scheme: reserving {test_size} for tests")
+
         run_learning_curves(
             study_db,
             out=root / "curves",
@@ -265,7 +271,7 @@ def reproduce(
             schemes=("phonon", "random"),
             sizes=p.curve_sizes,
             seeds=p.curve_seeds,
-            test_size=p.curve_test_size,
+            test_size=test_size,
             model=model,
             hparams=hparams,
             query="labeled=1",
