@@ -211,3 +211,10 @@ def test_other_study_is_refused(tmp_path, capsys):
     StudyDatabase(db, study="alpha")
     assert main(["label", "--db", db, "--study", "beta"]) == 2
     assert "belongs to study 'alpha', not 'beta'" in capsys.readouterr().err
+
+
+def test_public_api_names_resolve():
+    import thermognn
+
+    for name in thermognn.__all__:
+        assert callable(getattr(thermognn, name)) or name == "__version__", name

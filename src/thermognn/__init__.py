@@ -22,6 +22,18 @@ __all__ = [
     "get_labeler",
     "label_database",
     "build_graph",
+    "load_graph_dataset",
+    "train_run",
+    "evaluate_run",
+    "predict_structures",
+    "run_sweep",
+    "run_search",
+    "run_learning_curves",
+    "run_md_comparison",
+    "explain_run",
+    "property_vs_temperature",
+    "reproduce",
+    "write_report",
 ]
 
 _LAZY = {
@@ -34,6 +46,18 @@ _LAZY = {
     "get_labeler": "thermognn.labels",
     "label_database": "thermognn.labels",
     "build_graph": "thermognn.graphs",
+    "load_graph_dataset": "thermognn.graphs",
+    "train_run": "thermognn.training",
+    "evaluate_run": "thermognn.training",
+    "predict_structures": "thermognn.training",
+    "run_sweep": "thermognn.studies",
+    "run_search": "thermognn.studies",
+    "run_learning_curves": "thermognn.studies",
+    "run_md_comparison": "thermognn.studies",
+    "explain_run": "thermognn.explain",
+    "property_vs_temperature": "thermognn.temperature",
+    "reproduce": "thermognn.paper.reproduce",
+    "write_report": "thermognn.report",
 }
 
 
