@@ -29,14 +29,17 @@ def test_provenance_and_balance(bundled):
     for m in ("Ag3SBr", "Ag3SI", "Ag3SBrI"):
         assert counts[(m, "phonon")] >= 50 and counts[(m, "random")] >= 50
     # the random amplitudes were calibrated to give gaps like the phonon set's
-    gaps = {s: [r.band_gap for r in bundled.select(scheme=s, labeled=True)]
-            for s in ("phonon", "random")}
+    gaps = {
+        s: [r.band_gap for r in bundled.select(scheme=s, labeled=True)]
+        for s in ("phonon", "random")
+    }
     assert abs(np.mean(gaps["phonon"]) - np.mean(gaps["random"])) < 0.1
     for row in bundled.select("scheme=phonon", limit=3):
         assert row.natoms == 40 and row.imaginary_policy == "abs"
         np.testing.assert_allclose(
             row.positions - bundled.ase.get(id=row.parent_id).positions,
-            row.data["displacements"], atol=1e-10,
+            row.data["displacements"],
+            atol=1e-10,
         )
 
 

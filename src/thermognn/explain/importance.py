@@ -1,8 +1,8 @@
 """GNNExplainer edge importances for graph-level regression, per bond and species pair.
 
 For every graph: PyG's ``Explainer(GNNExplainer)`` learns a soft edge mask (graph-level
-regression, raw output); each mask is min–max normalised to [0, 1] (0 least, 1 most
-relevant, as the paper's scale), averaged over several explainer seeds, and
+regression, raw output); the masks of several explainer seeds are averaged and the
+average min–max normalised to [0, 1] (0 least, 1 most relevant, the paper's scale), and
 symmetrised over the two directions of a bond, (i → j, S) and (j → i, −S). Bonds are
 then grouped by species pair (Ag–S, Ag–Ag, Ag–Br, …); the paper calls a bond
 important above 0.86.
@@ -124,8 +124,9 @@ def explain_graph(
             edge_weight=scaled_graph.edge_weight,
             batch=batch,
         )
-        masks.append(_normalise(exp.edge_mask.detach().cpu().numpy().astype(float)))
-    return np.mean(masks, axis=0)
+        masks.append(exp.edge_mask.detach().cpu().numpy().astype(float))
+    # average the seeds' masks, then put the result on the paper's 0–1 scale
+    return _normalise(np.mean(masks, axis=0))
 
 
 def bond_importances(graph, edge_mask: np.ndarray, symbols: Sequence[str]) -> BondImportance:

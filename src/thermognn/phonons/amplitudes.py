@@ -81,6 +81,7 @@ def mode_amplitude_weights(
     is_gamma: np.ndarray,
     *,
     labels: list[str] | None = None,
+    warn: bool = True,
 ) -> np.ndarray:
     r"""ħ(1 + 2n)/(2ω) per mode in amu·Å², zero for skipped modes.
 
@@ -96,6 +97,8 @@ def mode_amplitude_weights(
         Boolean (n_q,) marking the Γ point (its acoustic modes are skipped).
     labels
         Names of the q-points, used in warnings.
+    warn
+        Log imaginary modes as a warning (else at debug level, for repeated calls).
     """
     freqs = np.atleast_2d(np.asarray(frequencies, dtype=float))
     skip = np.zeros(freqs.shape, dtype=bool)
@@ -112,11 +115,12 @@ def mode_amplitude_weights(
         msg = f"{imaginary.sum()} imaginary modes (THz) {shown}"
         if policy.imaginary == "error":
             raise ThermognnError(f"{msg}; policy 'error' (use 'abs' or 'drop')")
+        level = logging.WARNING if warn else logging.DEBUG
         if policy.imaginary == "drop":
-            log.warning("%s dropped", msg)
+            log.log(level, "%s dropped", msg)
             skip |= imaginary
         else:
-            log.warning("%s used as |ω|", msg)
+            log.log(level, "%s used as |ω|", msg)
     nu = np.maximum(np.abs(freqs), policy.frequency_floor)
     nu = np.where(skip | (nu <= 0), np.inf, nu)  # skipped / zero modes contribute nothing
     omega = nu * _THZ
@@ -159,6 +163,7 @@ def thermal_amplitudes(
     *,
     mesh: tuple[int, int, int] | None = None,
     policy: ModePolicy | None = None,
+    warn: bool = True,
 ) -> np.ndarray:
     """ζ_{j,α}(T) of paper eq. 3 for each atom j of phonopy's primitive cell (Å).
 
@@ -173,6 +178,8 @@ def thermal_amplitudes(
         (for a 2×2×2 supercell of a primitive cubic cell, the 2×2×2 mesh).
     policy
         Imaginary-mode policy and frequency floor (default ``ModePolicy()``).
+    warn
+        Name imaginary modes in a warning (``False``: at debug level).
 
     Returns
     -------
@@ -185,7 +192,7 @@ def thermal_amplitudes(
     qpoints, freqs, eigvecs = _modes(phonon, mesh)  # eigvecs (nq, 3n, nb): columns are modes
     is_gamma = np.all(np.abs(qpoints - np.round(qpoints)) < 1e-8, axis=1)
     labels = [np.array2string(q, precision=3) for q in qpoints]
-    w = mode_amplitude_weights(freqs, temperature, policy, is_gamma, labels=labels)
+    w = mode_amplitude_weights(freqs, temperature, policy, is_gamma, labels=labels, warn=warn)
     n_atoms = len(phonon.primitive)
     e2 = np.abs(eigvecs) ** 2  # (nq, 3n, nb)
     zeta2 = np.einsum("qb,qcb->c", w, e2).reshape(n_atoms, 3)
@@ -230,7 +237,8 @@ def thermal_amplitudes_for(
     *,
     mesh: tuple[int, int, int] | None = None,
     policy: ModePolicy | None = None,
+    warn: bool = True,
 ) -> np.ndarray:
     """ζ_{j,α}(T) for every atom of the supercell ``atoms`` (n_atoms × 3, Å)."""
-    zeta = thermal_amplitudes(phonon, temperature, mesh=mesh, policy=policy)
+    zeta = thermal_amplitudes(phonon, temperature, mesh=mesh, policy=policy, warn=warn)
     return zeta[site_map(phonon, atoms)]

@@ -184,7 +184,10 @@ class _PhononSource:
         key = (ref_id, round(temperature, 6))
         if key not in self._zeta:
             z = {
-                name: thermal_amplitudes_for(ph, ref, temperature, policy=self.spec.policy)
+                # name the imaginary modes once per material, not at every temperature
+                name: thermal_amplitudes_for(
+                    ph, ref, temperature, policy=self.spec.policy, warn=not self._zeta
+                )
                 for name, ph in self.members.items()
             }
             if self.solid_solution:
