@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--compare", default=None, help="a second (e.g. poorly performing) run")
     p.add_argument("--label", default=None, help="label to explain (multi-target runs)")
     p.add_argument("--seeds", type=int, default=3, help="explainer seeds averaged")
-    p.add_argument("--epochs", type=int, default=100, help="GNNExplainer epochs")
+    p.add_argument("--epochs", type=int, default=200, help="GNNExplainer epochs")
     p.add_argument("--threshold", type=float, default=0.86)
     p.add_argument("--out", default=None, help="output folder (default RUN/explain)")
     p.set_defaults(func=run)

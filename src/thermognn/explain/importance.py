@@ -1,11 +1,16 @@
 """GNNExplainer edge importances for graph-level regression, per bond and species pair.
 
 For every graph: PyG's ``Explainer(GNNExplainer)`` learns a soft edge mask (graph-level
-regression, raw output); the masks of several explainer seeds are averaged and the
-average min–max normalised to [0, 1] (0 least, 1 most relevant, the paper's scale), and
+regression, raw output), a sigmoid in [0, 1] (0 least, 1 most relevant: the paper's
+scale); the masks of several explainer seeds are averaged and
 symmetrised over the two directions of a bond, (i → j, S) and (j → i, −S). Bonds are
 then grouped by species pair (Ag–S, Ag–Ag, Ag–Br, …); the paper calls a bond
 important above 0.86.
+
+The optimiser settings matter: with PyG's defaults (100 epochs, lr 0.01) the masks of a
+40-atom band-gap model barely leave their initialisation (all edges 0.16–0.56, none
+above 0.86); with 200 epochs at lr 0.05 they become sparse, most edges ≈ 0.01 and a few
+Ag–S bonds > 0.86 — measured on a bundled-data model, hence these defaults.
 """
 
 from __future__ import annotations
@@ -63,11 +68,6 @@ class _SingleOutput(torch.nn.Module):
         return self.model(x, edge_index, edge_weight, batch)[:, self.column : self.column + 1]
 
 
-def _normalise(mask: np.ndarray) -> np.ndarray:
-    lo, hi = float(mask.min()), float(mask.max())
-    return (mask - lo) / (hi - lo) if hi > lo else np.zeros_like(mask)
-
-
 def symmetrise(
     edge_index: np.ndarray, shift: np.ndarray, values: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -99,8 +99,8 @@ def explain_graph(
     *,
     column: int = 0,
     seeds: Sequence[int] = (0, 1, 2),
-    epochs: int = 100,
-    lr: float = 0.01,
+    epochs: int = 200,
+    lr: float = 0.05,
 ) -> np.ndarray:
     """Seed-averaged, per-edge normalised GNNExplainer mask of one (scaled) graph."""
     from torch_geometric.explain import Explainer, GNNExplainer
@@ -125,8 +125,7 @@ def explain_graph(
             batch=batch,
         )
         masks.append(exp.edge_mask.detach().cpu().numpy().astype(float))
-    # average the seeds' masks, then put the result on the paper's 0–1 scale
-    return _normalise(np.mean(masks, axis=0))
+    return np.mean(masks, axis=0)
 
 
 def bond_importances(graph, edge_mask: np.ndarray, symbols: Sequence[str]) -> BondImportance:
@@ -183,7 +182,7 @@ def explain_run(
     *,
     label: str | None = None,
     seeds: Sequence[int] = (0, 1, 2),
-    epochs: int = 100,
+    epochs: int = 200,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[BondImportance]:
     """Explain a trained run on ASE structures; one :class:`BondImportance` per structure.

@@ -41,7 +41,7 @@ def explain_and_write(
     *,
     label: str | None = None,
     seeds: Sequence[int] = (0, 1, 2),
-    epochs: int = 100,
+    epochs: int = 200,
     threshold: float = PAPER_THRESHOLD,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, list[dict]]:

@@ -82,7 +82,7 @@ PRESETS: dict[str, Preset] = {
         compare_epochs=80,
         explain_structures=6,
         explain_seeds=3,
-        explain_epochs=100,
+        explain_epochs=200,
     ),
     # the paper's protocol: 480-model grid, 10 seeds (GPU territory)
     "paper": Preset(
