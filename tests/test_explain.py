@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
-from thermognn.errors import ThermognnError
 from thermognn.explain import explain_run, species_pair_summary
-from thermognn.explain.importance import symmetrise
+from thermognn.explain.importance import pair_importance
 from thermognn.structures import reference_cell
 
 
@@ -21,14 +19,15 @@ def _structures(n=2):
     return out
 
 
-def test_symmetrise_pairs_reverse_edges():
-    ei = np.array([[0, 1, 0, 0], [1, 0, 0, 0]])
-    shift = np.array([[0, 0, 0], [0, 0, 0], [1, 0, 0], [-1, 0, 0]], dtype=float)
-    ids, vals = symmetrise(ei, shift, np.array([0.2, 0.4, 1.0, 0.0]))
-    assert len(ids) == 2
-    np.testing.assert_allclose(sorted(vals), [0.3, 0.5])
-    with pytest.raises(ThermognnError, match="without its reverse"):
-        symmetrise(ei[:, :1], shift[:1], np.array([1.0]))
+def test_pair_importance_takes_max_over_directions_and_images_then_seed_mean():
+    # atoms 0-1 linked both ways and through a second image; 0-0 self-loop pair
+    ei = np.array([[0, 1, 0, 1, 0, 0], [1, 0, 1, 0, 0, 0]])
+    dist = np.array([2.0, 2.0, 3.0, 3.0, 4.0, 4.0])
+    masks = np.array([[0.1, 0.9, 0.2, 0.0, 0.3, 0.1], [0.0, 0.0, 0.7, 0.0, 0.1, 0.5]])
+    rep, imp = pair_importance(ei, dist, masks)
+    assert len(rep) == 2  # pairs {0, 0} and {0, 1}
+    np.testing.assert_allclose(sorted(imp), [0.4, 0.8])  # (0.3+0.5)/2, (0.9+0.7)/2
+    assert dist[rep].min() == 2.0  # each pair represented by its shortest edge
 
 
 def test_explain_run_bonds_pairs_and_seeds(tiny_run):
@@ -37,8 +36,9 @@ def test_explain_run_bonds_pairs_and_seeds(tiny_run):
     b = explain_run(tiny_run, structures, seeds=[0, 1], epochs=20)
     from thermognn.graphs import build_graph
 
-    n_edges = build_graph(structures[0]).edge_index.shape[1]
-    assert len(a) == 2 and len(a[0].importance) == n_edges // 2  # one entry per bond
+    g = build_graph(structures[0])
+    pairs = {tuple(sorted(e)) for e in g.edge_index.numpy().T.tolist()}
+    assert len(a) == 2 and len(a[0].importance) == len(pairs)  # one entry per atom pair
     assert np.all((a[0].importance >= 0) & (a[0].importance <= 1))
     np.testing.assert_allclose(a[0].importance, b[0].importance)  # seeded
     assert set(a[0].pair) <= {"Ag-Ag", "Ag-Br", "Ag-S", "Br-Br", "Br-S", "S-S"}

@@ -10,7 +10,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "explain",
         help="which bonds a trained model relies on (GNNExplainer)",
         description="Explain a run on structures (files, or rows of a study database): "
-        "edge masks averaged over explainer seeds, symmetrised per bond, aggregated per "
+        "edge masks reduced per atom pair (directions, periodic images), averaged over "
+        "explainer seeds, aggregated per "
         "species pair; densities, fractions above the threshold and a 3D view.",
     )
     p.add_argument("run", help="run folder (model.json + model.pt)")

@@ -2,9 +2,10 @@
 
 For every graph: PyG's ``Explainer(GNNExplainer)`` learns a soft edge mask (graph-level
 regression, raw output), a sigmoid in [0, 1] (0 least, 1 most relevant: the paper's
-scale); the masks of several explainer seeds are averaged and
-symmetrised over the two directions of a bond, (i → j, S) and (j → i, −S). Bonds are
-then grouped by species pair (Ag–S, Ag–Ag, Ag–Br, …); the paper calls a bond
+scale). Per seed, the edges of one atom pair — both message directions and every
+periodic image — are reduced to their largest mask (the explainer picks among such
+equivalent edges at random), then the seeds are averaged. Atom pairs are grouped by
+species pair (Ag–S, Ag–Ag, Ag–Br, …); the paper calls a bond
 important above 0.86.
 
 The optimiser settings matter: with PyG's defaults (100 epochs, lr 0.01) the masks of a
@@ -23,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from thermognn.errors import CheckpointError, ThermognnError
+from thermognn.errors import CheckpointError
 
 log = logging.getLogger(__name__)
 
@@ -32,16 +33,16 @@ PAPER_THRESHOLD = 0.86
 
 @dataclass
 class BondImportance:
-    """Symmetrised importances of the bonds of one graph.
+    """Importances of the atom pairs (bonds) of one graph.
 
     Attributes
     ----------
     source, target
-        Atom indices of each bond (one entry per bond, i.e. per edge pair).
+        Atom indices of each bond (one entry per atom pair {i, j}).
     shift
-        Cell shift of the target's image relative to the source (integers).
+        Cell shift of the shortest edge's source image (integers).
     distance
-        Bond length (Å).
+        Bond length (Å): the shortest periodic image.
     importance
         Seed-averaged, normalised importance in [0, 1].
     pair
@@ -68,29 +69,45 @@ class _SingleOutput(torch.nn.Module):
         return self.model(x, edge_index, edge_weight, batch)[:, self.column : self.column + 1]
 
 
-def symmetrise(
-    edge_index: np.ndarray, shift: np.ndarray, values: np.ndarray
+def pair_importance(
+    edge_index: np.ndarray, distance: np.ndarray, masks: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Average each edge with its reverse (j, i, −S); returns (bond edge ids, values).
+    """Aggregate directed, periodic-image edges to atom pairs {i, j}.
 
-    Each bond is represented by its edge with (source, target, shift) lexicographically
-    smaller than the reverse's; self-loop pairs (i, i, S)/(i, i, −S) likewise.
+    An atom pair interacts through both message directions (i → j, j → i) and, in a
+    cell not much larger than the cutoff, through several periodic images (parallel
+    edges). GNNExplainer picks among such equivalent edges at random, so per explainer
+    seed a pair's importance is the *largest* mask of its edges; the seeds are then
+    averaged.
+
+    Parameters
+    ----------
+    edge_index
+        (2, E) source/target atoms.
+    distance
+        (E,) edge lengths (Å); each pair is represented by its shortest edge.
+    masks
+        (n_seeds, E) edge masks in [0, 1].
+
+    Returns
+    -------
+    tuple
+        (representative edge id per pair, importance per pair in [0, 1]).
     """
-    src, dst = edge_index
-    key = {
-        (int(s), int(d), *map(int, np.round(sh))): k
-        for k, (s, d, sh) in enumerate(zip(src, dst, shift))
-    }
-    chosen, avg = [], []
-    for k, (s, d, sh) in enumerate(zip(src, dst, shift)):
-        fwd = (int(s), int(d), *map(int, np.round(sh)))
-        rev = (int(d), int(s), *map(int, np.round(-sh)))
-        if rev not in key:
-            raise ThermognnError(f"graph has edge {fwd} without its reverse")
-        if fwd <= rev:
-            chosen.append(k)
-            avg.append(0.5 * (values[k] + values[key[rev]]))
-    return np.asarray(chosen, dtype=int), np.asarray(avg)
+    lo = np.minimum(edge_index[0], edge_index[1])
+    hi = np.maximum(edge_index[0], edge_index[1])
+    keys, inverse = np.unique(np.stack([lo, hi], axis=1), axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    masks = np.atleast_2d(masks)
+    per_seed = np.zeros((masks.shape[0], len(keys)))
+    for k in range(masks.shape[0]):
+        np.maximum.at(per_seed[k], inverse, masks[k])
+    order = np.lexsort((distance, inverse))  # by pair, then shortest edge first
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = inverse[order][1:] != inverse[order][:-1]
+    representative = np.empty(len(keys), dtype=int)
+    representative[inverse[order][first]] = order[first]
+    return representative, per_seed.mean(axis=0)
 
 
 def explain_graph(
@@ -102,7 +119,7 @@ def explain_graph(
     epochs: int = 200,
     lr: float = 0.05,
 ) -> np.ndarray:
-    """Seed-averaged, per-edge normalised GNNExplainer mask of one (scaled) graph."""
+    """GNNExplainer edge masks of one (scaled) graph, one row per seed: (n_seeds, E)."""
     from torch_geometric.explain import Explainer, GNNExplainer
 
     wrapped = _SingleOutput(model.eval(), column)
@@ -125,22 +142,25 @@ def explain_graph(
             batch=batch,
         )
         masks.append(exp.edge_mask.detach().cpu().numpy().astype(float))
-    return np.mean(masks, axis=0)
+    return np.stack(masks)
 
 
-def bond_importances(graph, edge_mask: np.ndarray, symbols: Sequence[str]) -> BondImportance:
-    """Symmetrised bonds of a crystal graph (``build_graph`` layout) with their masks."""
+def bond_importances(graph, edge_masks: np.ndarray, symbols: Sequence[str]) -> BondImportance:
+    """Atom-pair importances of a crystal graph (``build_graph`` layout).
+
+    ``edge_masks`` is (n_seeds, E) or (E,); see :func:`pair_importance`.
+    """
     ei = graph.edge_index.cpu().numpy()
-    shift = graph.edge_shift.cpu().numpy()
-    ids, values = symmetrise(ei, shift, edge_mask)
+    dist = graph.edge_attr.cpu().numpy().reshape(-1)
+    ids, values = pair_importance(ei, dist, np.asarray(edge_masks))
     src, dst = ei[0, ids], ei[1, ids]
     sym = np.asarray(symbols)
     pairs = np.array(["-".join(sorted((sym[a], sym[b]))) for a, b in zip(src, dst)])
     return BondImportance(
         source=src,
         target=dst,
-        shift=shift[ids],
-        distance=graph.edge_attr.cpu().numpy().reshape(-1)[ids],
+        shift=graph.edge_shift.cpu().numpy()[ids],
+        distance=dist[ids],
         importance=values,
         pair=pairs,
     )
