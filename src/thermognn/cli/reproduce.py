@@ -19,6 +19,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", default="quick", help="quick (default), paper, smoke")
     p.add_argument("--db", default=None, help="use this study database instead of the bundled one")
     p.add_argument("--relabel", action="store_true", help="rebuild the data set from scratch")
+    p.add_argument(
+        "--recipe",
+        default=None,
+        help="data-set recipe TOML for --relabel (default: the bundled one)",
+    )
     p.add_argument("--workers", type=int, default=None, help="Dask workers (default: cores)")
     p.add_argument("--material", default="Ag3SBr", help="material of the E_g(T) curve")
     p.add_argument(
@@ -43,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
             preset=args.preset,
             db=args.db,
             relabel=args.relabel,
+            recipe=args.recipe,
             workers=args.workers,
             material=args.material,
             supercell=tuple(args.supercell),

@@ -100,8 +100,9 @@ def calibrate(db: StudyDatabase, recipe: DatasetRecipe, progress=None) -> tuple[
     target = [r.band_gap for r in db.select(material=material, scheme="phonon", labeled=True)][
         : recipe.calibration_target_rows
     ]
-    if len(target) < 10:
-        raise ThermognnError("calibration needs ≥ 10 labeled phonon rows first")
+    need = min(10, recipe.calibration_target_rows)
+    if len(target) < need:
+        raise ThermognnError(f"calibration needs ≥ {need} labeled phonon rows first")
     cal = calibrate_amplitude_range(
         reference_cell(material, recipe.supercell),
         get_labeler(recipe.labeler),

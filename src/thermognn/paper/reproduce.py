@@ -150,6 +150,7 @@ def reproduce(
     preset: str | Preset = "quick",
     db: str | Path | None = None,
     relabel: bool = False,
+    recipe: str | Path | None = None,
     workers: int | None = None,
     material: str = "Ag3SBr",
     supercell: tuple[int, int, int] = (2, 2, 2),
@@ -176,9 +177,10 @@ def reproduce(
 
     with _stage(state, "data", say):
         if relabel:
-            from thermognn.paper.dataset import build_dataset
+            from thermognn.paper.dataset import DatasetRecipe, build_dataset
 
-            build_dataset(study_db, workers=workers, status=say, progress=progress)
+            rec = DatasetRecipe.from_toml(recipe) if recipe else None
+            build_dataset(study_db, rec, workers=workers, status=say, progress=progress)
         elif not study_db.exists():
             source = Path(db) if db else BUNDLED_DB
             if not source.is_file():
