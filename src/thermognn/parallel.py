@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,13 +61,15 @@ def open_client(spec: ClusterSpec) -> tuple[Any, Any]:
     n = spec.workers or os.cpu_count() or 1
     if n < 0:
         raise ThermognnError(f"workers must be ≥ 0, got {n}")
-    cluster = LocalCluster(
-        n_workers=n,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        scheduler_kwargs={"dashboard": False},
-        env=WORKER_ENV,
-        silence_logs=logging.ERROR,
-    )
+    with warnings.catch_warnings():  # the scheduler's HTTP port moves if 8787 is taken
+        warnings.filterwarnings("ignore", message="Port .* is already in use")
+        cluster = LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            scheduler_kwargs={"dashboard": False},
+            env=WORKER_ENV,
+            silence_logs=logging.ERROR,
+        )
     return Client(cluster), cluster
