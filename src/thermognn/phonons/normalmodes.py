@@ -81,16 +81,30 @@ def supercell_normal_modes(phonon, atoms: Atoms) -> NormalModes:
             f"got {len(atoms)} atoms"
         )
     order = _match_atoms(np.asarray(sc.scaled_positions), atoms.get_scaled_positions(wrap=True))
-    n = len(atoms)
     fc = _full_fc(phonon)[np.ix_(order, order)]  # (n, n, 3, 3) reordered onto atoms
-    dyn = fc.transpose(0, 2, 1, 3).reshape(3 * n, 3 * n)
-    masses = atoms.get_masses()
-    minv = np.repeat(masses, 3) ** -0.5
+    return normal_modes_from_fc(fc, atoms.get_masses())
+
+
+def normal_modes_from_fc(force_constants: np.ndarray, masses: np.ndarray) -> NormalModes:
+    """Γ-point normal modes of a supercell from its full force constants.
+
+    Parameters
+    ----------
+    force_constants
+        (n, n, 3, 3) in eV/Å² (phonopy layout), in the order of ``masses``.
+    masses
+        Atomic masses in amu, shape (n,).
+    """
+    n = len(masses)
+    dyn = np.asarray(force_constants).transpose(0, 2, 1, 3).reshape(3 * n, 3 * n)
+    minv = np.repeat(np.asarray(masses, dtype=float), 3) ** -0.5
     dyn = dyn * minv[:, None] * minv[None, :]
     dyn = 0.5 * (dyn + dyn.T)
     eigval, eigvec = np.linalg.eigh(dyn)
     freqs = np.sign(eigval) * np.sqrt(np.abs(eigval)) * _VASP_TO_THZ
-    return NormalModes(frequencies=freqs, eigenvectors=eigvec, masses=masses)
+    return NormalModes(
+        frequencies=freqs, eigenvectors=eigvec, masses=np.asarray(masses, dtype=float)
+    )
 
 
 def _full_fc(phonon) -> np.ndarray:

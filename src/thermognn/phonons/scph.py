@@ -1,11 +1,13 @@
 """Self-consistent harmonic renormalisation of force constants at temperature T (hiphive).
 
 The paper renormalised its force constants with DynaPhoPy (MD-based). This module
-offers the self-consistent alternative: hiphive's
-:func:`~hiphive.self_consistent_phonons.self_consistent_harmonic_model` repeatedly
-phonon-rattles the supercell at T with the current force constants, computes forces
-with an ASE calculator, fits new second-order force constants and mixes them in with
-step ``alpha``. The result is returned as a new phonopy object, so every later stage
+offers the self-consistent alternative: repeatedly rattle the supercell at T with the
+current force constants, compute forces with an ASE calculator, fit new second-order
+force constants (hiphive) and mix them in with step ``alpha``. The default rattler is
+thermognn's normal-mode sampler with the imaginary-mode policy and frequency floor
+(DESIGN.md §2); hiphive's own
+:func:`~hiphive.self_consistent_phonons.self_consistent_harmonic_model` (no floor) is
+``rattler="hiphive"``. The result is returned as a new phonopy object, so every later stage
 (thermal amplitudes, sampling) uses it exactly like harmonic force constants.
 
 Convergence is reported, never assumed: the relative parameter change per iteration
@@ -29,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from thermognn.errors import ThermognnError
+from thermognn.phonons.amplitudes import ModePolicy
 from thermognn.phonons.forceconstants import PARAMS_FILE, _to_ase
 
 log = logging.getLogger(__name__)
@@ -92,7 +95,7 @@ class ScphResult:
             return None if not np.isfinite(x) else float(x)
 
         return {
-            "method": "hiphive.self_consistent_harmonic_model",
+            "method": "self-consistent harmonic (hiphive fit)",
             "temperature": self.temperature,
             "n_iterations": self.n_iterations,
             "n_structures": self.n_structures,
@@ -249,6 +252,8 @@ def renormalize_scph(
     tolerance: float = 1e-2,
     start_from_harmonic: bool = True,
     quantum_statistics: bool = False,
+    rattler: str = "floored",
+    policy: ModePolicy | None = None,
     out_dir: str | Path | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> ScphResult:
@@ -283,7 +288,13 @@ def renormalize_scph(
         Start from the harmonic force constants projected onto the cluster space
         (default); otherwise from hiphive's fit to small random rattles.
     quantum_statistics
-        Quantum (Bose–Einstein) instead of classical mode amplitudes in the rattler.
+        ``rattler="hiphive"`` only: quantum instead of classical mode amplitudes.
+    rattler
+        ``floored`` (default): thermognn's normal-mode sampler with the imaginary-mode
+        policy and frequency floor of ``policy`` (quantum statistics); ``hiphive``:
+        hiphive's phonon rattler (no floor; diverges on near-zero soft modes).
+    policy
+        Mode policy of the floored rattler (default ``ModePolicy()``: ``abs``, 0.5 THz).
     out_dir
         If given, ``phonopy_params.yaml`` (renormalised force constants included) and
         ``scph.json`` (settings, history, convergence) are written there.
@@ -306,20 +317,37 @@ def renormalize_scph(
         raise ThermognnError("SCPH needs a phonopy object with force constants")
     supercell = _to_ase(phonon.supercell)
     cutoff = _checked_cutoff(supercell, cutoff)
-    trajectory, fc2 = _run_hiphive(
-        phonon,
-        supercell,
-        calculator_factory,
-        temperature,
-        cutoff=cutoff,
-        alpha=alpha,
-        n_iterations=n_iterations,
-        n_structures=n_structures,
-        seed=seed,
-        start_from_harmonic=start_from_harmonic,
-        quantum_statistics=quantum_statistics,
-        progress=progress,
-    )
+    if rattler not in ("floored", "hiphive"):
+        raise ThermognnError(f"rattler: unknown {rattler!r}; choose floored or hiphive")
+    if rattler == "floored":
+        trajectory, fc2 = _run_floored(
+            phonon,
+            supercell,
+            calculator_factory,
+            temperature,
+            cutoff=cutoff,
+            alpha=alpha,
+            n_iterations=n_iterations,
+            n_structures=n_structures,
+            seed=seed,
+            policy=policy or ModePolicy(),
+            progress=progress,
+        )
+    else:
+        trajectory, fc2 = _run_hiphive(
+            phonon,
+            supercell,
+            calculator_factory,
+            temperature,
+            cutoff=cutoff,
+            alpha=alpha,
+            n_iterations=n_iterations,
+            n_structures=n_structures,
+            seed=seed,
+            start_from_harmonic=start_from_harmonic,
+            quantum_statistics=quantum_statistics,
+            progress=progress,
+        )
     renormalized = _phonopy_with(phonon, fc2)
     history = relative_changes(trajectory)
     low_h, gamma_h = _frequency_minima(phonon)
@@ -343,6 +371,8 @@ def renormalize_scph(
         extra={
             "start": "harmonic" if start_from_harmonic else "rattled",
             "quantum_statistics": quantum_statistics,
+            "rattler": rattler,
+            **((policy or ModePolicy()).record() if rattler == "floored" else {}),
         },
     )
     (log.info if result.converged else log.warning)(result.summary())
@@ -435,6 +465,81 @@ def _run_hiphive(
     if not np.all(np.isfinite(fc2)):
         raise ThermognnError("SCPH produced non-finite force constants")
     return list(trajectory), np.asarray(fc2)
+
+
+def _run_floored(
+    phonon,
+    supercell,
+    calculator_factory: Callable[[], Any],
+    temperature: float,
+    *,
+    cutoff: float,
+    alpha: float,
+    n_iterations: int,
+    n_structures: int,
+    seed: int,
+    policy: ModePolicy,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """The SCPH loop with thermognn's rattler: normal modes with the mode policy and floor.
+
+    hiphive's rattler gives every soft mode its full 1/ω² amplitude, so near-zero modes
+    (0.07 THz at R in GFN1-xTB Ag3SBr) throw atoms Ångströms away and the fit diverges.
+    Here each iteration samples ``n_structures`` supercells from the current force
+    constants with :meth:`NormalModes.sample` (Bose–Einstein amplitudes, imaginary-mode
+    policy, frequency floor, acoustic translations skipped: exactly the statistics of the
+    ``normal-mode`` scheme), fits second-order force constants to their forces with
+    hiphive, and mixes ``p ← α p_fit + (1 − α) p``.
+    """
+    try:
+        from hiphive import ClusterSpace, ForceConstantPotential, ForceConstants, StructureContainer
+        from hiphive.force_constant_model import ForceConstantModel
+        from hiphive.utilities import extract_parameters, prepare_structures
+        from trainstation import Optimizer
+    except ImportError:
+        raise ThermognnError(
+            "SCPH renormalisation needs hiphive (pip install 'thermognn[hiphive]')"
+        ) from None
+    from thermognn.phonons.normalmodes import normal_modes_from_fc
+
+    rng = np.random.default_rng(seed)
+    calc = calculator_factory()
+    masses = supercell.get_masses()
+    with _quiet_hiphive(io.StringIO()), seeded_global_numpy(seed):
+        cs = ClusterSpace(_to_ase(phonon.primitive), [cutoff])
+        fcm = ForceConstantModel(supercell, cs)
+        fcs = ForceConstants.from_arrays(supercell, fc2_array=_full_force_constants(phonon))
+        params = np.asarray(extract_parameters(fcs, cs), dtype=float)
+        trajectory = [params.copy()]
+        container = StructureContainer(cs)
+        for it in range(n_iterations):
+            if progress:
+                progress(it, n_iterations)
+            fcm.parameters = params
+            fc2 = fcm.get_force_constants().get_fc_array(order=2, format="phonopy")
+            modes = normal_modes_from_fc(fc2, masses)
+            structures = []
+            for u in modes.sample(temperature, policy, rng, n_structures):
+                atoms = supercell.copy()
+                atoms.positions += u
+                structures.append(atoms)
+            for atoms in prepare_structures(structures, supercell, calc, False):
+                container.add_structure(atoms)
+            opt = Optimizer(container.get_fit_data(), train_size=1.0)
+            opt.train()
+            container.delete_all_structures()
+            params = alpha * np.asarray(opt.parameters) + (1.0 - alpha) * params
+            trajectory.append(params.copy())
+        fc2 = (
+            ForceConstantPotential(cs, params)
+            .get_force_constants(supercell)
+            .get_fc_array(order=2, format="phonopy")
+        )
+    if progress:
+        progress(n_iterations, n_iterations)
+    if not np.all(np.isfinite(fc2)):
+        raise ThermognnError("SCPH produced non-finite force constants")
+    return trajectory, np.asarray(fc2)
 
 
 def _phonopy_with(phonon, fc2: np.ndarray):
