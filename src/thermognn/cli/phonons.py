@@ -53,6 +53,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="pair cutoff (Å; default just under half the supercell width)",
     )
     g.add_argument("--scph-seed", type=int, default=0, help="seed of the rattling (default 0)")
+    g.add_argument(
+        "--scph-rattler",
+        default="floored",
+        choices=("floored", "hiphive"),
+        help="floored: normal modes with --imaginary and --frequency-floor (default); "
+        "hiphive: hiphive's rattler, no floor",
+    )
     add_config_option(p)
     p.set_defaults(func=run, parser=p)
 
@@ -105,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
 def _renormalise(args: argparse.Namespace, ph, factory):
     """Run the SCPH loop, print its convergence summary, return the new phonopy object."""
     from thermognn.cli.common import progress_callback
+    from thermognn.phonons import ModePolicy
     from thermognn.phonons.scph import renormalize_scph
 
     with progress_callback(f"SCPH {args.scph:g} K") as cb:
@@ -117,6 +125,8 @@ def _renormalise(args: argparse.Namespace, ph, factory):
             alpha=args.scph_alpha,
             cutoff=args.scph_cutoff,
             seed=args.scph_seed,
+            rattler=args.scph_rattler,
+            policy=ModePolicy(args.imaginary, args.frequency_floor),
             out_dir=args.out,
             progress=cb,
         )
