@@ -42,8 +42,10 @@ def plot_importance_densities(
             frac = (sel > threshold).mean()
             ax.plot(grid, _density(sel, grid), label=f"{p} ({100 * frac:.0f}% > {threshold})")
         ax.axvline(threshold, color="k", ls="--", lw=0.8)
-        ax.set_xlabel("edge importance")
-        ax.set_ylabel("density")
+        ax.set_yscale("log")  # most bonds pile up near 0; the important tail is what matters
+        ax.set_ylim(1e-2, 1e3)
+        ax.set_xlabel("bond importance (atom pair)")
+        ax.set_ylabel("density (log scale)")
         ax.set_title(name)
         ax.legend(fontsize=7)
     fig.tight_layout()
