@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from importlib import import_module
@@ -65,6 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     if args.verbose < 2:  # Dask logs every worker start at INFO; keep the terminal for progress
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
         for noisy in ("distributed", "dask", "optuna"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
     if not getattr(args, "func", None):
