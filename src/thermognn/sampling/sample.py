@@ -313,13 +313,16 @@ def draw_configurations(
     batch: str,
     *,
     status: Callable[[str], None] | None = None,
+    source: _PhononSource | None = None,
 ) -> Iterator[tuple[Atoms, np.ndarray, dict[str, Any]]]:
     """Draw configurations ``indices`` of a batch: (atoms, displacements, record).
 
     ``refs`` are (parent row id, reference supercell, Br fraction); configuration ``i``
-    displaces ``refs[i % len(refs)]``. Not for the ``md`` scheme.
+    displaces ``refs[i % len(refs)]``. Not for the ``md`` scheme. ``source`` (from
+    :func:`phonon_source`) lets several batches share loaded force constants.
     """
-    source = _PhononSource(spec, status) if spec.scheme in PHONON_SCHEMES else None
+    if source is None and spec.scheme in PHONON_SCHEMES:
+        source = _PhononSource(spec, status)
     for index in indices:
         rng = config_rng(spec.seed, index, batch)
         ref_id, ref, x = refs[index % len(refs)]
@@ -350,3 +353,9 @@ def draw_configurations(
             **extra,
         }
         yield atoms, u, record
+
+
+def phonon_source(spec: SamplingSpec) -> _PhononSource:
+    """Force constants and amplitude cache for ``spec`` (reusable across temperatures)."""
+    spec.validate()
+    return _PhononSource(spec, None)

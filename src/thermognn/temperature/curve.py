@@ -19,7 +19,7 @@ import numpy as np
 from ase import Atoms
 
 from thermognn.errors import ThermognnError
-from thermognn.sampling.sample import SamplingSpec, draw_configurations
+from thermognn.sampling.sample import SamplingSpec, draw_configurations, phonon_source
 
 
 @dataclass
@@ -180,6 +180,7 @@ def property_vs_temperature(
     reference = resolve_material(material, supercell, seed=seed)
     refs: list[tuple[int, Atoms, float | None]] = [(0, reference, None)]
     preds = np.zeros((len(temps), len(predictors), n_configs, len(labels)))
+    source = None  # force constants loaded once, imaginary modes named once
     for i, t in enumerate(temps):
         spec = SamplingSpec(
             material,
@@ -195,7 +196,9 @@ def property_vs_temperature(
         )
         spec.validate()
         batch = f"T{zlib.crc32(spec.batch_key().encode())}"
-        atoms = [a for a, _, _ in draw_configurations(spec, refs, list(range(n_configs)), batch)]
+        source = source or phonon_source(spec)
+        draws = draw_configurations(spec, refs, list(range(n_configs)), batch, source=source)
+        atoms = [a for a, _, _ in draws]
         for k, p in enumerate(predictors):
             preds[i, k] = p.predict_atoms(atoms)
         if progress:
