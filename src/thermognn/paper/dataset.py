@@ -191,8 +191,10 @@ def build_dataset(
                 )
                 sample_configurations(db, spec)
             label(f"random set up to {min(upto, recipe.n_random)} per material", "scheme!=md")
-        if "md" in stages:
-            label("md snapshots", "scheme=md", limit=-(-recipe.n_md // n_rounds))
+        if "md" in stages:  # keep MD labels in step with the rounds, also on a restart
+            share = -(-recipe.n_md * r // n_rounds) - db.ase.count("scheme=md,labeled=1")
+            if share > 0:
+                label("md snapshots", "scheme=md", limit=share)
     if stages == ("md-sample",):
         return db
     label("everything left", None)
