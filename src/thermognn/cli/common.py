@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from thermognn.errors import ThermognnError
 
-T = TypeVar("T")
 
 
 def parse_supercell(text: str) -> tuple[int, int, int]:
@@ -106,14 +105,6 @@ def resolve_config(args: argparse.Namespace, parser: argparse.ArgumentParser, se
     data = load_toml(args.config)
     defaults = {a.dest: a.default for a in parser._actions}
     apply_config_section(args, defaults, data.get(section, {}), f"{args.config} [{section}]")
-
-
-def progress(items: Iterable[T], total: int | None, description: str) -> Iterator[T]:
-    """Iterate with a rich progress bar (rate and ETA) on stderr."""
-    with progress_callback(description) as update:
-        for done, item in enumerate(items, 1):
-            yield item
-            update(done, total or done)
 
 
 class progress_callback:  # noqa: N801 - used like a function in ``with`` statements

@@ -23,13 +23,12 @@ def run(args: argparse.Namespace) -> int:
     table = Table(title=f"{args.db} — study {db.study!r}")
     for col in ("material", "scheme", "total", "labeled", "failed", "pending", "band gap (eV)"):
         table.add_column(col)
+    gaps: dict[tuple[str, str], list[float]] = {}
+    for row in db.select("labeled=1,band_gap", include_data=False):  # one pass, not one per group
+        gaps.setdefault((row.material, row.scheme), []).append(row.band_gap)
     for c in db.counts():
-        gaps = [
-            r.band_gap
-            for r in db.select(material=c["material"], scheme=c["scheme"], labeled=True)
-            if "band_gap" in r.key_value_pairs
-        ]
-        gap = f"{np.mean(gaps):.3f} ± {np.std(gaps):.3f}" if gaps else ""
+        g = gaps.get((c["material"], c["scheme"]), [])
+        gap = f"{np.mean(g):.3f} ± {np.std(g):.3f}" if g else ""
         table.add_row(
             c["material"],
             c["scheme"],
