@@ -10,7 +10,6 @@ from typing import Any
 from thermognn.errors import ThermognnError
 
 
-
 def parse_supercell(text: str) -> tuple[int, int, int]:
     """``"2,2,2"`` or ``"2"`` → (2, 2, 2)."""
     try:
