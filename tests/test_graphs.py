@@ -340,6 +340,13 @@ def test_dataset_missing_labels_error(study_db) -> None:
         load_graph_dataset(study_db, labels=[])
 
 
+def test_dataset_unknown_label_names_the_keys(study_db) -> None:
+    # a typo ('gap' for 'band_gap') names the label and the numeric keys on offer
+    with pytest.raises(DatabaseError, match=r"unknown gap .*band_gap") as err:
+        load_graph_dataset(study_db, labels=["gap"])
+    assert "\n" not in str(err.value)
+
+
 def test_dataset_cache_hit_and_miss(study_db, tmp_path) -> None:
     first = load_graph_dataset(study_db, labels=["band_gap"])
     assert not first.from_cache

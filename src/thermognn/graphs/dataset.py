@@ -246,7 +246,7 @@ def load_graph_dataset(
     if not kept:
         raise DatabaseError(
             f"no row of selection {_describe(query)} has finite values of "
-            f"{'/'.join(label_names)} ({len(rows)} selected, all skipped)"
+            f"{'/'.join(label_names)} ({len(rows)} selected, all skipped; not labeled yet?)"
         )
 
     cache_path, key = None, ""
@@ -314,8 +314,28 @@ def _select_rows(database: Any, query: Any, label_names: tuple[str, ...]) -> lis
         raise DatabaseError(f"invalid database selection {_describe(query)}: {err}") from err
     if not raw:
         raise DatabaseError(f"database selection {_describe(query)} matches no row")
+    absent = [
+        n for n in label_names if n not in LABEL_UNITS and not any(_has_key(row, n) for row in raw)
+    ]
+    if absent:
+        numeric = sorted(
+            {
+                k
+                for row in raw
+                for k, v in row.key_value_pairs.items()
+                if isinstance(v, float) and not k.endswith("_id")
+            }
+        )
+        raise DatabaseError(
+            f"label: unknown {'/'.join(absent)} (no row of selection {_describe(query)} "
+            f"has it); numeric keys here: {', '.join(numeric) or 'none'}"
+        )
     rows = [_read_row(row, label_names) for row in raw]
     return sorted(rows, key=lambda row: row.id)
+
+
+def _has_key(row: Any, name: str) -> bool:
+    return name in row.key_value_pairs or getattr(row, name, None) is not None
 
 
 def _read_row(row: Any, label_names: tuple[str, ...]) -> _Row:
