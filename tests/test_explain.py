@@ -79,3 +79,23 @@ def test_explain_cli_writes_tables_figures_and_view(tiny_run, tiny_ag3sbr_db, tm
     assert "Ag-S" in (out / "pairs.csv").read_text()
     assert main(["explain", str(tmp_path), "--db", str(tiny_ag3sbr_db)]) == 2
     assert "not a run folder (no model.json)" in capsys.readouterr().err
+
+
+def test_explain_refuses_a_checkpoint_that_does_not_match(
+    tiny_run, tiny_ag3sbr_db, tmp_path, capsys
+):
+    import json
+    import shutil
+
+    from thermognn.cli.main import main
+
+    wrong = tmp_path / "wrong"
+    shutil.copytree(tiny_run, wrong)
+    record = json.loads((wrong / "model.json").read_text())
+    record["hparams"]["hidden"] = 2 * record["hparams"]["hidden"]  # weights say otherwise
+    (wrong / "model.json").write_text(json.dumps(record))
+    assert main(["explain", str(wrong), "--db", str(tiny_ag3sbr_db), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("thermognn explain: error:") and "\n" not in err
+    assert "model.pt: weights do not fit the recorded model" in err
+    assert not (tmp_path / "pairs.csv").exists()
