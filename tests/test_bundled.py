@@ -26,8 +26,12 @@ def test_provenance_and_balance(bundled):
     lo, hi = config["calibration"]["best"]
     assert 0 < lo <= hi < 0.8
     counts = {(c["material"], c["scheme"]): c["labeled"] for c in bundled.counts()}
-    for m in ("Ag3SBr", "Ag3SI", "Ag3SBrI"):
-        assert counts[(m, "phonon")] >= 50 and counts[(m, "random")] >= 50
+    recipe = config["recipe"]
+    for m in ("Ag3SBr", "Ag3SI", "Ag3SBrI"):  # the recipe's size: 1,500 phonon, 1,500 random
+        assert counts[(m, "phonon")] >= recipe["n_phonon"] == 500
+        assert counts[(m, "random")] >= recipe["n_random"] == 500
+    assert counts[("Ag3SBr", "md")] >= recipe["n_md"] == 600
+    assert not list(bundled.select("label_error", limit=1))  # no failed SCF in the set
     # the random amplitudes were calibrated to give gaps like the phonon set's
     gaps = {
         s: [r.band_gap for r in bundled.select(scheme=s, labeled=True)]
