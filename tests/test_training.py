@@ -387,3 +387,31 @@ def test_auto_split_with_a_dominant_parent_is_stratified():
         assert np.any(groups[split.indices[name]] == 0)  # the big parent is in every split
     even = np.repeat(np.arange(20), 5)
     assert split_dataset(100, seed=0, groups=even).strategy == "group"
+
+
+def test_learning_rate_decays_on_a_validation_plateau(
+    tmp_path: Path, dataset: GraphDataset
+) -> None:
+    def run(name: str, **optimiser: float) -> tuple[float, dict]:
+        train_run(
+            None,
+            labels="band_gap",
+            dataset=dataset,
+            out=tmp_path / name,
+            epochs=30,
+            patience=30,
+            batch_size=8,
+            progress=False,
+            hparams={"hidden": 8, "lr": 0.05, **optimiser},
+        )
+        metrics = json.loads((tmp_path / name / "metrics.json").read_text())
+        return metrics["final_lr"], read_record(tmp_path / name).training
+
+    constant, _ = run("constant")
+    assert constant == pytest.approx(0.05)
+    decayed, settings = run("decayed", lr_decay=0.5, lr_patience=1)
+    halvings = math.log2(0.05 / decayed)
+    assert halvings >= 1 and halvings == pytest.approx(round(halvings), abs=1e-6)
+    assert settings["lr_decay"] == 0.5 and settings["lr_patience"] == 1
+    with pytest.raises(ThermognnError, match="lr_decay=1.5"):
+        run("bad", lr_decay=1.5)

@@ -59,6 +59,10 @@ class Preset:
     temperature_configs: int = 32
     batch_size: int = 64
     compare_min_rows: int = 50
+    # the final models halve the learning rate after this many epochs without a better
+    # validation loss (a plateau otherwise ends them early, depending on thread count)
+    final_lr_decay: float = 0.5
+    final_lr_patience: int = 8
 
 
 PRESETS: dict[str, Preset] = {
@@ -98,6 +102,7 @@ PRESETS: dict[str, Preset] = {
         sweep_patience=30,
         final_epochs=500,
         final_patience=50,
+        final_lr_patience=20,
         curve_sizes=[100, 250, 500, 1000, 1500, 2000],
         curve_seeds=10,
         curve_test_size=250,
@@ -247,7 +252,11 @@ def reproduce(
                     study_db,
                     labels=lab,
                     model=model,
-                    hparams=hparams,
+                    hparams={
+                        **hparams,
+                        "lr_decay": p.final_lr_decay,
+                        "lr_patience": p.final_lr_patience,
+                    },
                     out=run_dir,
                     query=TRAIN_QUERY,
                     epochs=p.final_epochs,

@@ -42,6 +42,11 @@ class FitConfig:
         Graphs per training batch.
     seed
         Seed of the batch shuffling (the model's initialisation is seeded by the caller).
+    lr_decay
+        Factor applied to the learning rate when the validation loss has not improved
+        for ``lr_patience`` epochs (``ReduceLROnPlateau``, floor ``lr·1e-3``); 1 = off.
+    lr_patience
+        Epochs without improvement before the learning rate is reduced.
     """
 
     epochs: int = 300
@@ -50,6 +55,8 @@ class FitConfig:
     weight_decay: float = 0.0
     batch_size: int = 64
     seed: int = 0
+    lr_decay: float = 1.0
+    lr_patience: int = 10
 
     def __post_init__(self) -> None:
         checks = {
@@ -58,6 +65,8 @@ class FitConfig:
             "batch_size": self.batch_size >= 1,
             "lr": self.lr > 0 and math.isfinite(self.lr),
             "weight_decay": self.weight_decay >= 0,
+            "lr_decay": 0 < self.lr_decay <= 1,
+            "lr_patience": self.lr_patience >= 1,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
@@ -94,6 +103,9 @@ class FitResult:
         ``max_epochs``, ``early_stopping`` or ``nan_loss``.
     history
         One :class:`EpochLog` per epoch.
+    final_lr
+        The learning rate at the end (lower than the initial one after plateaus when
+        ``lr_decay`` < 1).
     """
 
     best_epoch: int
@@ -101,6 +113,7 @@ class FitResult:
     epochs_run: int
     stop_reason: str
     history: list[EpochLog] = field(default_factory=list)
+    final_lr: float = math.nan
 
 
 def make_optimizer(
@@ -191,6 +204,16 @@ def fit(
         loss stops training at once; the model keeps the last good (best) weights.
     """
     optimizer = make_optimizer(model.parameters(), config.lr, config.weight_decay)
+    scheduler = (
+        torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer,
+            factor=config.lr_decay,
+            patience=config.lr_patience,
+            min_lr=config.lr * 1e-3,
+        )
+        if config.lr_decay < 1
+        else None
+    )
     generator = torch.Generator().manual_seed(config.seed)
     best_loss = mse_loss(model, val, config.batch_size)
     if not math.isfinite(best_loss):
@@ -236,6 +259,9 @@ def fit(
         if epoch - best_epoch >= config.patience:
             result.stop_reason = "early_stopping"
             break
+        if scheduler is not None:
+            scheduler.step(val_loss)
+    result.final_lr = float(optimizer.param_groups[0]["lr"])
     model.load_state_dict(best_state)
     result.best_epoch, result.best_val_loss = best_epoch, best_loss
     return result

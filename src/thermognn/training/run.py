@@ -39,7 +39,7 @@ from thermognn.training.splits import Split, given_split, split_dataset
 logger = logging.getLogger(__name__)
 
 #: Keys of ``hparams`` that configure the optimiser rather than the model.
-OPTIMISER_HPARAMS = ("lr", "weight_decay")
+OPTIMISER_HPARAMS = ("lr", "weight_decay", "lr_decay", "lr_patience")
 
 
 @dataclass
@@ -181,7 +181,9 @@ def train_run(
         ASE selection of rows (dict or string), e.g. ``{"scheme": "phonon"}``.
     hparams
         Model hyperparameters (``hidden``, ``dropout``, family-specific ones) plus the
-        optimiser's ``lr`` (default 1e-3) and ``weight_decay`` (default 0).
+        optimiser's ``lr`` (default 1e-3), ``weight_decay`` (default 0), and
+        ``lr_decay``/``lr_patience`` (reduce the learning rate on a validation plateau;
+        default off).
     out
         Run folder to write.
     seed
@@ -234,6 +236,8 @@ def train_run(
         patience=patience,
         lr=optimiser.get("lr", 1e-3),
         weight_decay=optimiser.get("weight_decay", 0.0),
+        lr_decay=optimiser.get("lr_decay", 1.0),
+        lr_patience=int(optimiser.get("lr_patience", 10)),
         batch_size=batch_size,
         seed=seed,
     )
@@ -255,6 +259,7 @@ def train_run(
             "units": label_units(names),
             "stop_reason": fit_result.stop_reason,
             "best_epoch": fit_result.best_epoch,
+            "final_lr": fit_result.final_lr,
             "metrics": metrics,
         },
     )
