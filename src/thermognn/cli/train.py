@@ -47,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="any other model hyperparameter, e.g. n_rbf=48 (repeatable)",
+        help="any other model or optimiser setting, e.g. n_rbf=48, lr_decay=0.5, lr_patience=8 (repeatable)",
     )
     p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
     p.add_argument("--seed", type=int, default=DEFAULTS["seed"])
