@@ -36,6 +36,8 @@ from thermognn.phonons.forceconstants import PARAMS_FILE, _to_ase
 
 log = logging.getLogger(__name__)
 
+NEEDS_HIPHIVE = "SCPH renormalisation needs hiphive (pip install 'thermognn[hiphive]')"
+
 SCPH_FILE = "scph.json"
 
 
@@ -319,35 +321,26 @@ def renormalize_scph(
     cutoff = _checked_cutoff(supercell, cutoff)
     if rattler not in ("floored", "hiphive"):
         raise ThermognnError(f"rattler: unknown {rattler!r}; choose floored or hiphive")
+    loop: dict[str, Any] = dict(
+        cutoff=cutoff,
+        alpha=alpha,
+        n_iterations=n_iterations,
+        n_structures=n_structures,
+        seed=seed,
+        progress=progress,
+    )
+    run: Callable[..., tuple[list[np.ndarray], np.ndarray]]
     if rattler == "floored":
-        trajectory, fc2 = _run_floored(
-            phonon,
-            supercell,
-            calculator_factory,
-            temperature,
-            cutoff=cutoff,
-            alpha=alpha,
-            n_iterations=n_iterations,
-            n_structures=n_structures,
-            seed=seed,
-            policy=policy or ModePolicy(),
-            progress=progress,
-        )
+        loop["policy"] = policy or ModePolicy()
+        run = _run_floored
     else:
-        trajectory, fc2 = _run_hiphive(
-            phonon,
-            supercell,
-            calculator_factory,
-            temperature,
-            cutoff=cutoff,
-            alpha=alpha,
-            n_iterations=n_iterations,
-            n_structures=n_structures,
-            seed=seed,
-            start_from_harmonic=start_from_harmonic,
-            quantum_statistics=quantum_statistics,
-            progress=progress,
-        )
+        loop.update(start_from_harmonic=start_from_harmonic, quantum_statistics=quantum_statistics)
+        run = _run_hiphive
+    trajectory, fc2 = run(phonon, supercell, calculator_factory, temperature, **loop)
+    if progress:
+        progress(n_iterations, n_iterations)
+    if not np.all(np.isfinite(fc2)):
+        raise ThermognnError("SCPH produced non-finite force constants")
     renormalized = _phonopy_with(phonon, fc2)
     history = relative_changes(trajectory)
     low_h, gamma_h = _frequency_minima(phonon)
@@ -436,9 +429,7 @@ def _run_hiphive(
         from hiphive.self_consistent_phonons import self_consistent_harmonic_model
         from hiphive.utilities import extract_parameters
     except ImportError:
-        raise ThermognnError(
-            "SCPH renormalisation needs hiphive (pip install 'thermognn[hiphive]')"
-        ) from None
+        raise ThermognnError(NEEDS_HIPHIVE) from None
 
     with _quiet_hiphive(_ProgressStream(n_iterations, progress)):
         cs = ClusterSpace(_to_ase(phonon.primitive), [cutoff])
@@ -460,10 +451,6 @@ def _run_hiphive(
             )
         fcp = ForceConstantPotential(cs, trajectory[-1])
         fc2 = fcp.get_force_constants(supercell).get_fc_array(order=2, format="phonopy")
-    if progress:
-        progress(n_iterations, n_iterations)
-    if not np.all(np.isfinite(fc2)):
-        raise ThermognnError("SCPH produced non-finite force constants")
     return list(trajectory), np.asarray(fc2)
 
 
@@ -497,9 +484,7 @@ def _run_floored(
         from hiphive.utilities import extract_parameters, prepare_structures
         from trainstation import Optimizer
     except ImportError:
-        raise ThermognnError(
-            "SCPH renormalisation needs hiphive (pip install 'thermognn[hiphive]')"
-        ) from None
+        raise ThermognnError(NEEDS_HIPHIVE) from None
     from thermognn.phonons.normalmodes import normal_modes_from_fc
 
     rng = np.random.default_rng(seed)
@@ -535,10 +520,6 @@ def _run_floored(
             .get_force_constants(supercell)
             .get_fc_array(order=2, format="phonopy")
         )
-    if progress:
-        progress(n_iterations, n_iterations)
-    if not np.all(np.isfinite(fc2)):
-        raise ThermognnError("SCPH produced non-finite force constants")
     return trajectory, np.asarray(fc2)
 
 
