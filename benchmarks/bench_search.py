@@ -29,8 +29,8 @@ import time
 from importlib import resources
 from pathlib import Path
 
+from thermognn.experiments.records import as_float
 from thermognn.studies import run_search, run_sweep
-from thermognn.studies.records import as_float
 from thermognn.studies.space import named_grid
 
 
@@ -112,6 +112,9 @@ def main() -> None:
         f"{grid.best['trial']}: val MAE {grid_mae:.5g}"
     )
 
+    import json
+
+    grid_split = json.loads((Path(args.grid_dir or out / "grid") / "split.json").read_text())
     budget = int(args.budget * grid_epochs)
     ratios, fractions = [], []
     for seed in split(args.search_seeds, int) or [0]:
@@ -127,6 +130,7 @@ def main() -> None:
             startup_trials=args.startup_trials,
             sampler_seed=seed,
             keep="none",
+            split_ids=grid_split,  # ranked on the grid's own validation rows
             **common,
         )
         if search.best is None:

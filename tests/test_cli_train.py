@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 from ase import Atoms
 
-from thermognn.cli.main import main
+from thermognn.cli.main import build_parser, main
+from thermognn.cli.train import train_settings
+from thermognn.settings import TrainSettings
 
 LABELS = ("energy_per_atom", "band_gap", "vbm", "hydrostatic_stress")
 FAST = ["--epochs", "3", "--patience", "3", "--batch-size", "8", "--hidden", "8"]
@@ -103,6 +105,54 @@ def test_multi_target_schnet_and_toml_config(study: Path, tmp_path: Path) -> Non
     record = json.loads((out / "model.json").read_text())
     assert record["model"] == "schnet" and record["labels"] == ["energy_per_atom", "vbm"]
     assert record["hparams"]["n_rbf"] == 12 and record["training"]["epochs"] == 2
+    assert record["training"]["patience"] == TrainSettings().patience
+
+
+def _train_args(*options: str) -> object:
+    return build_parser().parse_args(["train", "--db", "x.db", "--label", "vbm", *options])
+
+
+def test_cli_settings_default_to_train_settings() -> None:
+    assert train_settings(_train_args()) == TrainSettings()
+    given = train_settings(
+        _train_args(
+            "--lr-decay",
+            "1",
+            "--min-epochs",
+            "50",
+            "--smoothing",
+            "0",
+            "--device",
+            "cuda:1",
+            "--hidden",
+            "16",
+            "--hparam",
+            "lr_patience=7",
+            "--hparam",
+            "lr=0.01",
+            "--lr",
+            "0.002",
+        )
+    )
+    assert given == TrainSettings(
+        lr_decay=1.0,
+        min_epochs=50,
+        smoothing=0.0,
+        device="cuda:1",
+        hparams={"hidden": 16},
+        lr_patience=7,
+        lr=0.002,
+    )
+
+
+def test_unavailable_device_is_a_one_line_error(
+    study: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["train", "--db", str(study), "--label", "vbm", "--out", str(tmp_path / "d")]
+    assert main([*argv, "--device", "cuda:99", *FAST]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--device cuda:99: this machine has" in err and "\n" not in err
+    assert not (tmp_path / "d" / "model.json").exists()
 
 
 def test_evaluate_writes_metrics_and_parity(runs: Path, study: Path, tmp_path: Path) -> None:

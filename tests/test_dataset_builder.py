@@ -21,6 +21,9 @@ calibration_amplitudes = [0.05, 0.3]
 calibration_per_amplitude = 2
 calibration_target_rows = 5
 n_md = 0
+n_random_paper = 4
+n_validation = 4
+validation_temperatures = [150.0, 600.0]
 """
     )
     return DatasetRecipe.from_toml(toml)
@@ -31,10 +34,19 @@ def test_build_calibrate_and_resume(tmp_path):
     db_path = tmp_path / "study.db"
     db = build_dataset(db_path, recipe, workers=0)
     counts = {c["scheme"]: c for c in db.counts()}
-    assert counts["phonon"]["labeled"] == 10 and counts["random"]["labeled"] == 10
+    assert counts["phonon"]["labeled"] == 10 and counts["random"]["labeled"] == 14
+    sets: dict[str, int] = {}
+    for row in db.select(labeled=True):
+        if row.scheme != "reference":
+            sets[row.sample_set] = sets.get(row.sample_set, 0) + 1
+    assert sets == {"phonon": 10, "random-matched": 10, "random-paper": 4, "eg-validation": 4}
+    paper = [r.amplitude for r in db.select(sample_set="random-paper")]
+    assert all(0.1 <= a <= 0.8 for a in paper)
+    temps = sorted(r.temperature for r in db.select(sample_set="eg-validation"))
+    assert temps == [150.0, 150.0, 600.0, 600.0]
     cal = db.metadata["config"]["calibration"]
     assert cal["best"][0] in (0.05, 0.3) and len(cal["gaps"]) == 2
-    amps = [r.amplitude for r in db.select(scheme="random")]
+    amps = [r.amplitude for r in db.select(sample_set="random-matched")]
     assert min(amps) >= cal["best"][0] and max(amps) <= cal["best"][1]
     summary = gap_summary(db)
     assert summary["phonon"]["n"] == 10

@@ -80,3 +80,27 @@ def test_kill_minus_nine_loses_at_most_rows_in_flight(tmp_path):
     assert db.ase.count(labeled=True) == 13 and len(db) == 13
     gaps = [r.band_gap for r in db.select(labeled=True)]
     assert np.all(np.isfinite(gaps))
+
+
+def test_labelers_come_from_the_registry(tmp_path):
+    from thermognn.labels import calculator_factory, labeler_names, register_calculator
+
+    assert labeler_names()[:5] == ["gfn1-xtb", "gfn2-xtb", "emt", "chgnet", "vasp"]
+    with pytest.raises(ThermognnError, match=r"unknown labeler 'magic' \(known: gfn1-xtb, gfn2"):
+        get_labeler("magic")
+    with pytest.raises(ThermognnError, match="thermognn vasp export"):
+        label_database(_small_study(tmp_path / "v.db", n=1), labeler="vasp", workers=0)
+    with pytest.raises(ThermognnError, match="no ASE calculator.*those that do: gfn1-xtb"):
+        calculator_factory("vasp")
+
+    from ase.build import bulk
+    from ase.calculators.emt import EMT
+    from ase.units import GPa
+
+    register_calculator("test-emt", EMT)
+    cu = bulk("Cu", "fcc", a=3.7, cubic=True)
+    labels = get_labeler("test-emt").label(cu)
+    cu.calc = calculator_factory("test-emt")()
+    assert labels.energy_per_atom == pytest.approx(cu.get_potential_energy() / 4, rel=1e-12)
+    assert labels.hydrostatic_stress == pytest.approx(cu.get_stress()[:3].mean() / GPa)
+    assert labels.band_gap is None and get_labeler("test-emt").name == "test-emt"

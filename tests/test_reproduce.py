@@ -27,13 +27,15 @@ def test_reproduce_smoke_end_to_end(tiny_ag3sbr_db, tmp_path, capsys):
     for rel in (
         "dataset.json",
         "figures/label_distributions.png",
-        "sweep/trials.csv",
-        "models/band_gap/model.pt",
-        "models/hydrostatic_stress/metrics.json",
+        "sweep/band_gap/trials.csv",
+        "models.json",
         "figures/parity_vbm.png",
-        "curves/curves.csv",
-        "curves/learning_curves.png",
-        "compare/comparison.csv",
+        "curves/results.csv",
+        "curves/test_sets.json",
+        "curves/differences.csv",
+        "curves/learning_curves_band_gap.png",
+        "compare/results.csv",
+        "compare/comparison.md",
         "explain/pairs.csv",
         "explain/view_best.html",
         "temperature/curve.csv",
@@ -41,12 +43,22 @@ def test_reproduce_smoke_end_to_end(tiny_ag3sbr_db, tmp_path, capsys):
         assert (out / rel).stat().st_size > 0, rel
     state = json.loads((out / "reproduce.json").read_text())
     assert set(state["stage_seconds"]) >= {"data", "sweep", "models", "curves", "explain"}
+    # every comparison on the same reserved rows: the sweep never trains on a test row
+    test_sets = json.loads((out / "curves" / "test_sets.json").read_text())
+    reserved = {r for ids in test_sets.values() for r in ids}
+    sweep_split = json.loads((out / "sweep" / "band_gap" / "split.json").read_text())
+    assert not (set(sweep_split["train"]) | set(sweep_split["val"])) & reserved
+    assert set(sweep_split["test"]) == reserved
+    models = json.loads((out / "models.json").read_text())
+    assert set(models) == {"energy_per_atom", "band_gap", "vbm", "hydrostatic_stress"}
+    assert all(m["n_seeds"] == 2 for m in models.values())
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64") >= 8
+    assert "paired seeds" in page and "95 % CI" in page
     # resumable: a second call reuses every finished stage and is much faster
     assert main(argv) == 0
     again = json.loads((out / "reproduce.json").read_text())
-    assert again["stage_seconds"]["models"] <= state["stage_seconds"]["models"] + 1.0
+    assert again["stage_seconds"]["curves"] < state["stage_seconds"]["curves"]
 
 
 def test_reproduce_bad_preset(tmp_path, capsys):

@@ -11,11 +11,14 @@ from thermognn.database import StudyDatabase
 from thermognn.errors import ThermognnError
 from thermognn.sampling import (
     SamplingSpec,
+    get_scheme,
     phonon_displacements,
     random_displacements,
     sample_configurations,
+    scheme_names,
 )
 from thermognn.sampling.displacements import virtual_crystal_amplitudes
+from thermognn.sampling.sample import config_rng
 
 
 def _within(sample_mean, expected, std, n, k=5.0):
@@ -104,8 +107,23 @@ def test_random_scheme_amplitude_and_guard(tmp_path, cu_file):
     rows = list(db.select(scheme="random"))
     assert all(0.2 <= r.amplitude <= 0.3 for r in rows)
     assert all(np.abs(r.data["displacements"]).max() <= r.amplitude + 1e-12 for r in rows)
-    assert all(r.rejections >= 0 for r in rows)
     from thermognn.structures.io import shortest_distance
+
+    # the recorded rejections are the draws refused before the kept one, replayed by hand
+    reference = rows[0].toatoms()
+    reference.positions -= rows[0].data["displacements"]
+    for r in rows:
+        rng = config_rng(spec.seed, r.config_index, spec.batch_key())
+        refused = 0
+        while True:
+            a = rng.uniform(0.2, 0.3)
+            trial = reference.copy()
+            trial.positions += rng.uniform(-1.0, 1.0, size=(len(trial), 3)) * a
+            if shortest_distance(trial)[0] >= 2.2:
+                break
+            refused += 1
+        assert r.rejections == refused and r.amplitude == pytest.approx(a, rel=1e-12)
+    assert sum(r.rejections for r in rows) > 0  # the guard was exercised
 
     assert all(shortest_distance(r.toatoms())[0] >= 2.2 for r in rows)
     impossible = _spec(cu_file, "random", n=1, amplitude=(0.5, 0.5), min_distance=2.6, max_tries=3)
@@ -134,8 +152,55 @@ def test_bad_settings_name_the_field(tmp_path, cu_file):
         sample_configurations(db, _spec(cu_file, "phonon", temperatures=[-10.0]))
     with pytest.raises(ThermognnError, match="amplitude"):
         sample_configurations(db, _spec(cu_file, "random", amplitude=(-0.1, 0.2)))
-    with pytest.raises(ThermognnError, match="scheme: unknown 'thermal'"):
+    with pytest.raises(
+        ThermognnError, match=r"scheme: unknown sampling scheme 'thermal' \(known: "
+    ):
         sample_configurations(db, _spec(cu_file, "thermal"))
+    with pytest.raises(ThermognnError, match="sample_set: '2x' is not a set name"):
+        sample_configurations(db, _spec(cu_file, "random", sample_set="2x"))
+
+
+def test_built_in_schemes_are_registered_entries():
+    assert scheme_names()[:5] == ["random", "phonon", "phonon-gaussian", "normal-mode", "md"]
+    assert get_scheme("md").trajectory is not None and get_scheme("md").draw is None
+    assert get_scheme("phonon").phonons and not get_scheme("random").phonons
+    assert not get_scheme("random").temperature
+
+
+def test_random_stream_is_unchanged(tmp_path, cu_file):
+    """Configuration i of a batch is drawn from config_rng(seed, i, batch) as it always was."""
+    db = StudyDatabase(tmp_path / "s.db")
+    spec = _spec(cu_file, "random", n=3, seed=5, amplitude=(0.1, 0.3))
+    sample_configurations(db, spec)
+    for row in db.select(scheme="random"):
+        rng = config_rng(5, row.config_index, spec.batch_key())
+        a = rng.uniform(0.1, 0.3)
+        expected = rng.uniform(-1.0, 1.0, size=(len(row.numbers), 3)) * a
+        assert row.amplitude == pytest.approx(a, rel=1e-12)
+        np.testing.assert_allclose(row.data["displacements"], expected, rtol=1e-12)
+
+
+def test_sample_sets_share_a_scheme_and_keep_old_batch_keys(tmp_path, cu_file):
+    # keys written before sampling sets existed (sha1 of the same settings, n excluded)
+    assert SamplingSpec("Ag3SBr", "phonon", 10, seed=3).batch_key() == "d220fd5883bc"
+    legacy = SamplingSpec("Cu.cif", "random", 5, amplitude=(0.15, 0.25))
+    assert legacy.batch_key() == "51b7a042a598"
+    named = SamplingSpec("Cu.cif", "random", 5, amplitude=(0.15, 0.25), sample_set="matched")
+    assert named.batch_key() != legacy.batch_key()
+    db = StudyDatabase(tmp_path / "s.db")
+    sample_configurations(db, _spec(cu_file, "random", n=2, amplitude=(0.15, 0.25)))
+    sample_configurations(
+        db, _spec(cu_file, "random", n=3, amplitude=(0.15, 0.25), sample_set="random-matched")
+    )
+    sample_configurations(
+        db, _spec(cu_file, "random", n=4, amplitude=(0.1, 0.8), sample_set="random-paper")
+    )
+    rows = list(db.select(scheme="random"))
+    sets = [r.key_value_pairs.get("sample_set") for r in rows]
+    assert sets.count(None) == 2 and sets.count("random-matched") == 3
+    assert sets.count("random-paper") == 4
+    assert all(0.15 <= r.amplitude <= 0.25 for r in db.select(sample_set="random-matched"))
+    assert len({r.batch for r in rows}) == 3
 
 
 def test_batch_keys_never_read_as_numbers():
@@ -147,3 +212,17 @@ def test_batch_keys_never_read_as_numbers():
         except ValueError:
             continue
         raise AssertionError(f"batch key {key!r} reads as a number")
+
+
+def test_cli_set_and_unknown_scheme(tmp_path, cu_file, capsys):
+    from thermognn.cli.main import main
+
+    db = str(tmp_path / "s.db")
+    argv = ["sample", "--db", db, "--material", cu_file, "--supercell", "1,1,1", "--n", "2"]
+    assert main([*argv, "--scheme", "random", "--set", "random-paper"]) == 0
+    rows = list(StudyDatabase(db).select(scheme="random"))
+    assert [r.sample_set for r in rows] == ["random-paper"] * 2
+    capsys.readouterr()
+    assert main([*argv, "--scheme", "thermal"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "(known: random, phonon, phonon-gaussian, normal-mode, md" in err[0]

@@ -20,6 +20,10 @@ from ase.io import write
 
 from thermognn.cli.main import main
 from thermognn.errors import ThermognnError
+from thermognn.experiments import RESULT_COLUMNS
+from thermognn.experiments.jobs import DatasetRef, StopTraining, TrainJob, train_job
+from thermognn.experiments.records import ResultTable, check_settings
+from thermognn.settings import TrainSettings
 from thermognn.studies import (
     SMALL_GRID,
     run_learning_curves,
@@ -27,10 +31,8 @@ from thermognn.studies import (
     run_search,
     run_sweep,
 )
-from thermognn.studies.curves import COMBINED, CURVE_COLUMNS, plan_sizes, reserve_tests
-from thermognn.studies.jobs import DatasetRef, StopTraining, TrainJob, train_job
+from thermognn.studies.curves import COMBINED
 from thermognn.studies.plots import curve_summary, plot_learning_curves, plot_violins
-from thermognn.studies.records import ResultTable, check_settings
 from thermognn.studies.search import (
     OptunaReporter,
     PrunerSpec,
@@ -204,116 +206,66 @@ def test_train_job_turns_a_stop_into_a_pruned_outcome(study_db: Path) -> None:
         "t",
         DatasetRef.of(study_db, LABEL, "labeled=1"),
         {"train": ids[:20], "val": ids[20:25], "test": ids[25:30]},
-        "paper-1",
-        {"hidden": 8},
-        epochs=5,
-        batch_size=16,
+        TrainSettings(hparams={"hidden": 8}, epochs=5, batch_size=16),
         on_epoch=stop_at_two,
     )
     outcome = train_job(job)
     assert (outcome.status, outcome.epochs_run) == ("pruned", 2)
-    bad = train_job(TrainJob("u", job.data, {**job.split, "val": [10**9]}, "paper-1", {}))
+    bad = train_job(TrainJob("u", job.data, {**job.split, "val": [10**9]}))
     assert bad.status == "failed" and "not in the data set" in bad.error
 
 
 # ----------------------------------------------------------------------------- curves
 
 
-def _fake_rows(n_phonon: int = 40, n_random: int = 30) -> tuple[list[int], list[str]]:
-    schemes = ["phonon"] * n_phonon + ["random"] * n_random + ["reference"]
-    return list(range(1, len(schemes) + 1)), schemes
-
-
-def test_curve_reservation_selections_and_seeds() -> None:
-    ids, schemes = _fake_rows()
-    plan = reserve_tests(ids, schemes, schemes=("phonon", "random"), test_size=6, seed=3)
-    plan_sizes(plan, [4, 8, 16])
-    again = reserve_tests(ids, schemes, schemes=("random", "phonon"), test_size=6, seed=3)
-    assert plan.reserved == again.reserved  # independent of the order schemes come in
-    other = reserve_tests(ids, schemes, schemes=("phonon", "random"), test_size=6, seed=4)
-    assert plan.reserved != other.reserved
-    reserved = {r for v in plan.reserved.values() for r in v}
-    assert len(reserved) == 12 and all(len(v) == 6 for v in plan.reserved.values())
-    for scheme in ("phonon", "random", COMBINED):
-        for replica in range(3):
-            previous: set[int] = set()
-            for size in plan.sizes[scheme]:
-                sel = plan.selection(scheme, size, replica)
-                assert sel == plan.selection(scheme, size, replica)  # same seed, same set
-                train, val = set(sel["train"]), set(sel["val"])
-                assert len(train) == size and len(val) == plan.n_val(size)
-                assert not (train | val) & reserved and not train & val
-                assert sel["test"] == sorted(reserved)
-                if scheme != COMBINED:
-                    assert {schemes[r - 1] for r in train | val} == {scheme}
-                assert previous <= train  # nested sizes for one seed
-                previous = train
-        assert plan.selection(scheme, 8, 0)["train"] != plan.selection(scheme, 8, 1)["train"]
-    assert plan.sizes[COMBINED] == [4, 8, 16]
-
-
-def test_curve_scheme_too_small_errors_or_clips(caplog: pytest.LogCaptureFixture) -> None:
-    ids, schemes = _fake_rows(n_phonon=40, n_random=20)
-    plan = reserve_tests(ids, schemes, schemes=("phonon", "random"), test_size=6, seed=0)
-    with pytest.raises(ThermognnError, match=r"'random' has 20 labeled structures: 14 .* 16 \+ 2"):
-        plan_sizes(plan, [4, 16])
-    plan_sizes(plan, [4, 16], on_short="clip")
-    assert plan.sizes["random"] == [4, 12] and plan.sizes["phonon"] == [4, 16]
-    assert "clipped" in caplog.text
-    with pytest.raises(ThermognnError, match="no labeled rows of scheme 'md'"):
-        reserve_tests(ids, schemes, schemes=("phonon", "md"), test_size=6, seed=0)
-
-
 def test_learning_curves_end_to_end_and_resume(study_db: Path, tmp_path: Path) -> None:
     out = tmp_path / "curves"
-    kw = {"sizes": [4, 8], "test_size": 6, "hparams": {"hidden": 8}, **FAST}
+    train = TrainSettings(hparams={"hidden": 8}, epochs=3, patience=2, batch_size=16)
+    kw = {"label": LABEL, "sizes": [4, 8], "test_size": 6, "train": train, "workers": 0}
     result = run_learning_curves(study_db, out=out, seeds=1, **kw)
-    assert (result.ran, result.skipped) == (6, 0)  # 3 training schemes × 2 sizes
-    rows = _rows(out / "curves.csv")
-    assert list(rows[0]) == list(CURVE_COLUMNS) and len(rows) == 6 * 3
-    reserved = json.loads((out / "reserved.json").read_text())["reserved"]
+    assert (result.ran, result.skipped) == (6, 0)  # 3 arms (2 sets + combined) × 2 sizes
+    rows = _rows(out / "results.csv")
+    assert list(rows[0]) == list(RESULT_COLUMNS) and len(rows) == 6 * 3
+    test_sets = json.loads((out / "test_sets.json").read_text())
+    assert set(test_sets[COMBINED]) == set(test_sets["phonon"]) | set(test_sets["random"])
     for r in rows:
         assert r["status"] == "ok" and math.isfinite(float(r["mae"]))
-        n_test = 12 if r["test_set"] == COMBINED else len(reserved[r["test_set"]])
-        assert int(r["n"]) == n_test
-    phonon = [r for r in rows if r["train_scheme"] == "phonon" and r["size"] == "8"]
-    assert {r["test_set"]: r["relation"] for r in phonon} == {
-        "phonon": "own",
-        "random": "complementary",
-        COMBINED: "combined",
-    }
+        assert int(r["n_test"]) == len(test_sets[r["test_set"]])
+    assert {r["test_set"] for r in rows if r["arm"] == "phonon"} == {"phonon", "random", COMBINED}
     assert (out / "learning_curves.png").stat().st_size > 0
     more = run_learning_curves(study_db, out=out, seeds=2, plots=False, **kw)
     assert (more.ran, more.skipped) == (6, 6)  # only the new seed ran
-    assert len(_rows(out / "curves.csv")) == 12 * 3
-    with pytest.raises(ThermognnError, match="'phonon' has 30 labeled structures"):
-        run_learning_curves(
-            study_db, out=tmp_path / "big", sizes=[25], test_size=6, seeds=1, **FAST
-        )
+    assert len(_rows(out / "results.csv")) == 12 * 3
+    diffs = _rows(out / "differences.csv")
+    assert {(d["arm_a"], d["arm_b"]) for d in diffs} >= {("phonon", "random")}
+    assert all(int(d["n_seeds"]) == 2 for d in diffs)
 
 
 # ----------------------------------------------------------------------------- comparison
 
 
-def test_md_comparison_table(study_db: Path, tmp_path: Path) -> None:
+def test_md_comparison_is_like_for_like(study_db: Path, tmp_path: Path) -> None:
     out = tmp_path / "compare"
-    result = run_md_comparison(study_db, out=out, hparams={"hidden": 8}, **FAST)
-    assert result.n == 12  # equalised to the smaller (md) set
-    selection = json.loads((out / "selection.json").read_text())
-    assert {k: len(v) for k, v in selection.items()} == {"md": 12, "phonon": 12}
-    rows = _rows(out / "comparison.csv")
-    sets = {(r["train_scheme"], r["eval_set"], r["eval_scheme"]): r for r in rows}
-    assert set(sets) >= {
-        ("md", "train", "md"),
-        ("md", "val", "md"),
-        ("md", "complementary", "phonon"),
-        ("phonon", "complementary", "md"),
+    train = TrainSettings(hparams={"hidden": 8}, epochs=3, patience=2, batch_size=16)
+    kw = {"label": LABEL, "train": train, "workers": 0, "seeds": 2, "md_block": 2}
+    result = run_md_comparison(study_db, out=out, **kw)
+    test_sets = json.loads((out / "test_sets.json").read_text())
+    assert set(test_sets) == {"md", "phonon"} and len(test_sets["md"]) == len(test_sets["phonon"])
+    rows = _rows(out / "results.csv")
+    sizes = {r["arm"]: int(r["size"]) for r in rows}
+    assert sizes["md"] == sizes["phonon"] == result.size  # equal sizes on both sides
+    assert {(r["arm"], r["test_set"]) for r in rows} == {
+        (a, t) for a in ("md", "phonon") for t in ("md", "phonon")
     }
-    assert sets[("md", "complementary", "phonon")]["n"] == "12"
-    assert "| md | complementary | phonon |" in (out / "comparison.md").read_text()
-    assert run_md_comparison(study_db, out=out, hparams={"hidden": 8}, **FAST).ran == 0
-    with pytest.raises(ThermognnError, match="md has 12"):
-        run_md_comparison(study_db, out=tmp_path / "c2", n=20, **FAST)
+    plan = json.loads((out / "plan.json").read_text())
+    blocks = plan["blocks"]
+    md_test_blocks = {blocks[str(r)] for r in test_sets["md"]}
+    assert not md_test_blocks & {blocks[str(r)] for r in plan["pools"]["md"]}
+    table = (out / "comparison.md").read_text()
+    assert "| md | phonon |" in table and "RMS displacement" in table
+    stats = json.loads((out / "displacements.json").read_text())
+    assert stats["md"]["rms"] > 0 and stats["phonon"]["rms"] > 0
+    assert run_md_comparison(study_db, out=out, **kw).ran == 0
 
 
 # ----------------------------------------------------------------------------- Dask
@@ -405,12 +357,27 @@ def test_cli_sweep_curve_compare(study_db: Path, tmp_path: Path) -> None:
         )
         == 0
     )
-    assert len(_rows(tmp_path / "c" / "curves.csv")) == 2 * 3
-    assert json.loads((tmp_path / "c" / "study.json").read_text())["hparams"]["hidden"] == 8
-    assert main(["compare", *common, "--out", str(tmp_path / "m"), "--hidden", "8"]) == 0
+    assert len(_rows(tmp_path / "c" / "results.csv")) == 2 * 2
+    spec = json.loads((tmp_path / "c" / "study.json").read_text())["spec"]
+    assert spec["train"]["hparams"]["hidden"] == 8 and spec["train"]["epochs"] == 2
+    compare = ["compare", *common, "--out", str(tmp_path / "m"), "--hidden", "8", "--seeds", "2"]
+    assert main(compare) == 0
     assert (tmp_path / "m" / "comparison.md").is_file()
     assert (
-        main(["curve", *common, "--out", str(tmp_path / "e"), "--sizes", "100", "--test-size", "6"])
+        main(
+            [
+                "curve",
+                *common,
+                "--out",
+                str(tmp_path / "e"),
+                "--sizes",
+                "100",
+                "--test-size",
+                "6",
+                "--on-short",
+                "error",
+            ]
+        )
         == 2
     )
 

@@ -1,4 +1,4 @@
-"""Training: scalers, splits, determinism, checkpoints, NaN guard, run folder."""
+"""Training: scalers, splits, determinism, checkpoints, NaN guard, run folder, recipe."""
 
 from __future__ import annotations
 
@@ -18,15 +18,19 @@ from test_models import random_graph
 from thermognn.errors import CheckpointError, ThermognnError
 from thermognn.graphs import GraphDataset
 from thermognn.models import MODEL_REGISTRY, Scaling, register_family
+from thermognn.settings import TrainSettings
 from thermognn.training import (
+    PlateauRule,
     Predictor,
     Scalers,
     evaluate_run,
     load_run,
+    resolve_device,
     split_dataset,
     train_run,
 )
 from thermognn.training.checkpoint import RECORD_FILE, WEIGHTS_FILE, read_record
+from thermognn.training.loop import MIN_LR_FACTOR
 from thermognn.training.scalers import ColumnScaler
 from thermognn.training.splits import given_split
 
@@ -73,13 +77,20 @@ def trained(tmp_path_factory: pytest.TempPathFactory, dataset: GraphDataset) -> 
 
 def test_column_scalers_roundtrip_and_constant_columns() -> None:
     values = np.array([[1.0, 5.0], [3.0, 5.0], [2.0, 5.0]])
-    for kind in ("minmax", "standard", "identity"):
-        scaler = ColumnScaler.fit(kind, values)
+    for kind in ("minmax", "standard", "identity", "proximity"):
+        scaler = ColumnScaler.fit(kind, values, cutoff=5.5)
         t = torch.tensor(values)
         torch.testing.assert_close(scaler.inverse(scaler.transform(t)), t)
         assert ColumnScaler.from_dict(json.loads(json.dumps(scaler.to_dict()))) == scaler
     minmax = ColumnScaler.fit("minmax", values)
     assert minmax.offset == (1.0, 5.0) and minmax.scale == (2.0, 1.0)
+    proximity = ColumnScaler.fit("proximity", values, cutoff=4.0)
+    torch.testing.assert_close(
+        proximity.transform(torch.tensor([[0.0, 1.0], [4.0, 3.0]], dtype=torch.float64)),
+        torch.tensor([[1.0, 0.75], [0.0, 0.25]], dtype=torch.float64),
+    )
+    with pytest.raises(ValueError, match="positive cutoff"):
+        ColumnScaler.fit("proximity", values)
 
 
 def test_scalers_are_fitted_on_the_training_split_only(tmp_path: Path) -> None:
@@ -101,10 +112,56 @@ def test_scalers_are_fitted_on_the_training_split_only(tmp_path: Path) -> None:
     scalers = read_record(tmp_path / "r").scalers
     train = [data[i] for i in split["train"]]
     expected = Scalers.fit(
-        train, np.concatenate([g.y[:, [1]].numpy() for g in train]), ("minmax", "minmax", "minmax")
+        train,
+        np.concatenate([g.y[:, [1]].numpy() for g in train]),
+        ("minmax", "proximity", "minmax"),
+        cutoff=5.5,
     )
     assert scalers == expected
     assert max(np.add(scalers.node.offset, scalers.node.scale)) < 100.0
+    assert scalers.edge == ColumnScaler("proximity", (5.5,), (-5.5,))
+
+
+def test_edge_inputs_do_not_depend_on_the_training_rows(tmp_path: Path) -> None:
+    """Two runs on different training rows map one graph's distances to the same inputs."""
+    data = synthetic_dataset(20)
+    data[0].edge_attr = data[0].edge_attr * 2.0  # distances only the first run trains on
+    inputs = []
+    for name, train in (("a", range(0, 10)), ("b", range(10, 16))):
+        split = {"train": list(train), "val": [16, 17], "test": [18, 19]}
+        train_run(
+            None,
+            labels="vbm",
+            dataset=data,
+            split_indices=split,
+            out=tmp_path / name,
+            hparams={"hidden": 8},
+            **FAST,
+        )
+        scaled = read_record(tmp_path / name).scalers.transform_graph(data[18])
+        inputs.append(scaled.edge_weight)
+    torch.testing.assert_close(inputs[0], inputs[1], rtol=0, atol=0)
+    torch.testing.assert_close(inputs[0], 1 - data[18].edge_attr.reshape(-1) / 5.5)
+    fitted = [
+        Scalers.fit([data[i] for i in rows], np.zeros((len(rows), 1)), ("minmax",) * 3)
+        for rows in (range(0, 10), range(10, 16))
+    ]
+    assert fitted[0].edge != fitted[1].edge  # the old rule: inputs moved with the rows
+
+
+def test_runs_with_the_old_fitted_edge_scaler_still_load(trained: Path, tmp_path: Path) -> None:
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / WEIGHTS_FILE).write_bytes((trained / WEIGHTS_FILE).read_bytes())
+    record = json.loads((trained / RECORD_FILE).read_text())
+    record["scalers"]["edge"] = {"kind": "minmax", "offset": [2.0], "scale": [3.5]}
+    (old / RECORD_FILE).write_text(json.dumps(record))
+    graph = synthetic_dataset(1)[0]
+    scalers = load_run(old)[1].scalers
+    assert scalers.edge.kind == "minmax"
+    expected = (graph.edge_attr.reshape(-1) - 2.0) / 3.5
+    torch.testing.assert_close(scalers.transform_graph(graph).edge_weight, expected)
+    assert np.isfinite(Predictor.from_run(old).predict_graphs([graph])).all()
 
 
 # ----------------------------------------------------------------------------- splits
@@ -407,11 +464,141 @@ def test_learning_rate_decays_on_a_validation_plateau(
         metrics = json.loads((tmp_path / name / "metrics.json").read_text())
         return metrics["final_lr"], read_record(tmp_path / name).training
 
-    constant, _ = run("constant")
+    constant, _ = run("constant", lr_decay=1.0)
     assert constant == pytest.approx(0.05)
     decayed, settings = run("decayed", lr_decay=0.5, lr_patience=1)
     halvings = math.log2(0.05 / decayed)
-    assert halvings >= 1 and halvings == pytest.approx(round(halvings), abs=1e-6)
+    floor = 0.05 * MIN_LR_FACTOR
+    assert halvings >= 1 and decayed >= floor * (1 - 1e-9)
+    assert halvings == pytest.approx(round(halvings), abs=1e-6) or decayed == pytest.approx(floor)
     assert settings["lr_decay"] == 0.5 and settings["lr_patience"] == 1
-    with pytest.raises(ThermognnError, match="lr_decay=1.5"):
+    history = _history(tmp_path / "decayed")
+    assert history["lr"][0] == pytest.approx(0.05)
+    assert np.all(np.diff(history["lr"]) <= 0) and history["lr"][-1] >= decayed
+    with pytest.raises(
+        ThermognnError, match=r"\[train\]\.lr_decay: expected a value ≤ 1(\.0)?, got 1.5"
+    ):
         run("bad", lr_decay=1.5)
+
+
+# ----------------------------------------------------------------------------- recipe
+
+
+def _history(run_dir: Path) -> dict[str, np.ndarray]:
+    with (run_dir / "history.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    return {key: np.array([float(r[key]) for r in rows]) for key in rows[0]}
+
+
+def _first_stop(rule: PlateauRule, losses: np.ndarray) -> int | None:
+    for epoch, loss in enumerate(losses, start=1):
+        if rule.update(float(loss))[1]:
+            return epoch
+    return None
+
+
+def _noisy(trend: np.ndarray, seed: int) -> np.ndarray:
+    """``trend`` times log-normal noise of 25 % (a 75-row validation set's scatter)."""
+    return trend * np.exp(0.25 * np.random.default_rng(seed).standard_normal(len(trend)))
+
+
+def test_smoothed_rule_sees_through_validation_noise() -> None:
+    epochs = np.arange(1, 1001)
+    falling = np.exp(-epochs / 300)  # still improving 15 % per 50 epochs at the end
+    raw_stops, smoothed_stops = [], []
+    for seed in range(8):
+        losses = _noisy(falling, seed)
+        raw_stops.append(_first_stop(PlateauRule(100, smoothing=0.0, min_delta=0.0), losses))
+        smoothed_stops.append(_first_stop(PlateauRule(100, smoothing=0.9), losses))
+    assert smoothed_stops == [None] * 8
+    assert sum(s is not None and s < 700 for s in raw_stops) >= 4, raw_stops
+    # ... and it still stops on a noisy plateau and on overfitting
+    flat = [_first_stop(PlateauRule(100), _noisy(np.ones(1000), seed)) for seed in range(8)]
+    assert all(s is not None and 100 <= s <= 300 for s in flat), flat
+    rising = 1 + ((epochs - 200) / 200.0) ** 2  # the best model is that of epoch 200
+    late = [_first_stop(PlateauRule(100), _noisy(rising, seed)) for seed in range(8)]
+    assert all(s is not None and 250 <= s <= 400 for s in late), late
+
+
+def test_plateau_rule_counts_patience_min_delta_and_min_epochs() -> None:
+    rule = PlateauRule(patience=3, lr_patience=2, smoothing=0.0, min_delta=0.1)
+    decisions = [rule.update(x) for x in (1.0, 0.95, 0.95, 0.85, 0.9, 0.9, 0.9)]
+    # 0.95 is not 10 % below 1.0; 0.85 is; then three stale epochs stop
+    assert [d[1] for d in decisions] == [False] * 6 + [True]
+    assert [d[0] for d in decisions] == [False, False, True, False, False, True, False]
+    assert rule.improved_epoch == 4 and rule.best == 0.85
+    late = PlateauRule(patience=3, smoothing=0.0, min_epochs=10)
+    assert _first_stop(late, np.ones(20)) == 10
+    ema = PlateauRule(patience=5, smoothing=0.5)
+    for x in (4.0, 2.0):
+        ema.update(x)
+    assert ema.smoothed == pytest.approx(4.0 ** (1 / 3) * 2.0 ** (2 / 3))  # weights 1/4, 1/2
+
+
+def test_history_records_smoothed_loss_lr_and_a_plot(trained: Path) -> None:
+    history = _history(trained)
+    assert list(history) == [
+        "epoch",
+        "train_loss",
+        "val_loss",
+        "smoothed_val_loss",
+        "best_val_loss",
+        "lr",
+        "seconds",
+    ]
+    a, val = TrainSettings().smoothing, history["val_loss"]
+    weights = a ** np.arange(len(val))[::-1]
+    expected = [
+        np.exp((weights[-k:] * np.log(val[:k])).sum() / weights[-k:].sum())
+        for k in range(1, len(val) + 1)
+    ]
+    np.testing.assert_allclose(history["smoothed_val_loss"], expected, rtol=1e-6)
+    assert (trained / "history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_run_records_the_settings_and_accepts_the_old_hparams_spelling(
+    tmp_path: Path, dataset: GraphDataset
+) -> None:
+    old = train_run(
+        None,
+        labels="band_gap",
+        dataset=dataset,
+        out=tmp_path / "old",
+        hparams={"hidden": 8, "lr": 3e-3, "lr_decay": 0.7},
+        **FAST,
+    )
+    settings = TrainSettings(
+        model="paper-1", hparams={"hidden": 8}, lr=3e-3, lr_decay=0.7, epochs=3, patience=5
+    )
+    new = train_run(
+        None,
+        labels="band_gap",
+        dataset=dataset,
+        out=tmp_path / "new",
+        settings=settings,
+        batch_size=8,
+        progress=False,
+    )
+    assert old.metrics == new.metrics
+    record = read_record(tmp_path / "old")
+    expected = TrainSettings.of(settings, batch_size=8).model_dump()
+    assert {k: record.training[k] for k in expected} == {
+        **expected,
+        "split": list(expected["split"]),
+    }
+    assert "lr" not in record.hparams and record.hparams["hidden"] == 8
+    with pytest.raises(ThermognnError, match=r"\[train\]\.patients: unknown key"):
+        train_run(None, labels="band_gap", dataset=dataset, out=tmp_path / "x", patients=3)
+
+
+def test_device_names_are_checked() -> None:
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type in {"cpu", "cuda", "mps"}
+    with pytest.raises(ThermognnError, match="'gpu0' is not a torch device"):
+        resolve_device("gpu0")
+    if torch.cuda.device_count() < 8:
+        with pytest.raises(ThermognnError, match=r"--device cuda:7: this machine has"):
+            resolve_device("cuda:7")
+    if not torch.backends.mps.is_available():
+        with pytest.raises(ThermognnError, match="--device mps: not available"):
+            resolve_device("mps")

@@ -17,6 +17,7 @@ one line per error naming the field (:func:`validation_lines`).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -80,7 +81,7 @@ class TrainSettings(Settings):
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     lr_decay: float = Field(0.5, gt=0, le=1)
-    lr_patience: int = Field(25, ge=1)
+    lr_patience: int = Field(50, ge=1)
     epochs: int = Field(1000, ge=1)
     patience: int = Field(100, ge=1)
     min_epochs: int = Field(0, ge=0)
@@ -140,23 +141,40 @@ class Selection(Settings):
     sample_set
         Named sampling set(s) (``random-matched``, ``random-paper`` …); a row without
         a ``sample_set`` key belongs to the set named after its scheme.
+    ids
+        Explicit row ids (combined with the other criteria).
     """
 
     query: str | None = None
     material: list[str] | None = None
     scheme: list[str] | None = None
     sample_set: list[str] | None = None
+    ids: list[int] | None = None
 
     @field_validator("material", "scheme", "sample_set", mode="before")
     @classmethod
     def _listify(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
 
+    @cached_property
+    def _id_set(self) -> frozenset[int]:
+        return frozenset(self.ids or ())
+
     def matches(self, record: Mapping[str, Any]) -> bool:
-        """Whether a row record (``material``, ``scheme``, ``sample_set``) is selected."""
-        for key in ("material", "scheme", "sample_set"):
+        """Whether a row record (``material``, ``scheme``, ``sample_set``) is selected.
+
+        A ``sample_set`` name also matches rows of the scheme of that name, so
+        ``sample_set = ["random"]`` selects every set of the random scheme.
+        """
+        if self.ids is not None and record.get("id") not in self._id_set:
+            return False
+        for key in ("material", "scheme"):
             wanted = getattr(self, key)
             if wanted is not None and record.get(key) not in wanted:
+                return False
+        if self.sample_set is not None:
+            names = {record.get("sample_set"), record.get("scheme")}
+            if not names & set(self.sample_set):
                 return False
         return True
 
@@ -171,7 +189,10 @@ class TestSetSpec(Settings):
     select
         Rows it is drawn from (ignored for a ``union``).
     size
-        Structures reserved (by whole trajectory blocks for MD rows).
+        Structures reserved (by whole trajectory blocks for MD rows); ``None`` with no
+        ``fraction``: every matching row.
+    fraction
+        Share of the matching rows reserved (instead of ``size``).
     union
         Names of earlier test sets whose union this one is (e.g. ``combined``).
     """
@@ -181,6 +202,7 @@ class TestSetSpec(Settings):
     name: str
     select: Selection = Field(default_factory=Selection)
     size: int | None = Field(None, ge=1)
+    fraction: float | None = Field(None, gt=0, lt=1)
     union: list[str] | None = None
 
 
@@ -231,6 +253,9 @@ class ExperimentSpec(Settings):
         validation and training sets.
     sizes_per_label
         Sizes for particular labels (others use ``sizes``).
+    train_per_label
+        Training overrides for particular labels (e.g. each label's own best
+        hyperparameters from its sweep).
     on_short
         ``clip`` a size larger than an arm's pool to what fits, or ``error``.
     """
@@ -245,6 +270,7 @@ class ExperimentSpec(Settings):
     train: TrainSettings = Field(default_factory=TrainSettings)
     md_block: int = Field(10, ge=1)
     sizes_per_label: dict[str, list[int]] = Field(default_factory=dict)
+    train_per_label: dict[str, dict[str, Any]] = Field(default_factory=dict)
     on_short: Literal["clip", "error"] = "clip"
 
     @field_validator("labels", mode="before")
@@ -252,9 +278,10 @@ class ExperimentSpec(Settings):
     def _labels(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
 
-    def arm_settings(self, arm: ArmSpec) -> TrainSettings:
-        """The training settings of one arm."""
-        return TrainSettings.of(self.train, **arm.train)
+    def arm_settings(self, arm: ArmSpec, label: str | None = None) -> TrainSettings:
+        """The training settings of one arm (and label)."""
+        per_label = self.train_per_label.get(label, {}) if label else {}
+        return TrainSettings.of(TrainSettings.of(self.train, **per_label), **arm.train)
 
     def sizes_for(self, label: str) -> list[int] | None:
         """Training sizes of ``label``."""

@@ -1,9 +1,10 @@
 """``thermognn compare``: the MD vs phonon table (paper SI Table 1), on Dask.
 
-One model per scheme on equally many structures, scored on its own train/val/test
-splits and on the other scheme's structures ("complementary"). Writes
-``OUT/comparison.csv`` (re-run to resume), ``OUT/selection.json`` and
-``OUT/comparison.md``.
+Like for like: the same material(s) on both sides, a test set reserved per set first
+(MD snapshots by whole trajectory blocks), equally many training structures per set,
+paired seeds, every model scored on every test set. Writes the experiment folder
+(``results.csv``, ``test_sets.json``, ``differences.csv``; re-run to resume) plus
+``comparison.md`` and ``displacements.json``.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from thermognn.cli.sweep import (
     add_data_options,
     add_model_options,
     add_training_options,
-    common_kwargs,
-    model_and_hparams,
+    cluster_kwargs,
     require,
     split_list,
+    train_settings,
 )
 
 
@@ -37,9 +38,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--n",
         type=int,
         default=None,
-        help="structures per scheme (default: as many as the smallest has)",
+        help="training structures per set (default: as many as every pool allows)",
     )
-    p.add_argument("--seeds", type=int, default=1, help="models per scheme")
+    p.add_argument("--seeds", type=int, default=5, help="paired seeds")
+    p.add_argument(
+        "--material", default=None, help="materials of both sides (default: those all sets hold)"
+    )
     add_model_options(p)
     add_training_options(p)
     add_cluster_options(p)
@@ -55,22 +59,24 @@ def run(args: argparse.Namespace) -> int:
 
     resolve_config(args, args.parser, "compare")
     require(args, ("db", "label", "out"))
-    model, hparams = model_and_hparams(args)
     with progress_callback("comparison") as update:
         result = run_md_comparison(
             args.db,
+            out=args.out,
+            label=args.label,
             schemes=split_list(args.schemes) or [],
+            material=split_list(args.material),
             n=args.n,
             seeds=args.seeds,
-            model=model,
-            hparams=hparams,
+            train=train_settings(args),
+            seed=args.seed,
             progress=update,
-            **common_kwargs(args),
+            **cluster_kwargs(args),
         )
     console = Console()
     console.print(Markdown(result.markdown))
     console.print(
-        f"{result.out}: comparison.csv, comparison.md ({result.ran} models trained now, "
-        f"{result.skipped} already recorded)"
+        f"{result.out}: results.csv, test_sets.json, differences.csv, comparison.md "
+        f"({result.ran} models trained now, {result.skipped} already recorded)"
     )
     return 0

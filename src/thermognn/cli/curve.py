@@ -1,9 +1,11 @@
 """``thermognn curve``: learning curves with cross-tests (paper Fig. 4), on Dask.
 
-A test set of ``--test-size`` structures is reserved per scheme first; models trained on
-each size × seed × scheme (and on both schemes together) are tested on every scheme's
-reserved set and on their union. Writes ``OUT/curves.csv`` (appended as runs finish;
-re-run to resume), ``OUT/reserved.json`` and ``OUT/learning_curves.png``.
+A test set of ``--test-size`` structures is reserved per set first; models trained on
+each size × paired seed × set (and on every set together) are tested on every set's
+reserved rows and on their union. Writes the experiment folder: ``OUT/results.csv``
+(appended as models finish; re-run to resume), ``OUT/test_sets.json``,
+``OUT/differences.csv`` (paired differences, 95 % intervals) and
+``OUT/learning_curves.png``.
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ from thermognn.cli.sweep import (
     add_data_options,
     add_model_options,
     add_training_options,
-    common_kwargs,
-    model_and_hparams,
+    cluster_kwargs,
     require,
     split_list,
+    train_settings,
 )
 
 
@@ -34,7 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_data_options(p, label="band_gap")
     p.add_argument("--schemes", default="phonon,random", help="schemes compared, comma list")
     p.add_argument("--sizes", default="100,250,500,1000", help="training sizes, comma list")
-    p.add_argument("--seeds", type=int, default=5, help="runs per point (1–10)")
+    p.add_argument("--seeds", type=int, default=5, help="paired seeds per point")
+    p.add_argument("--material", default=None, help="restrict every set to these materials")
     p.add_argument("--test-size", type=int, default=250, help="structures reserved per scheme")
     p.add_argument(
         "--val-fraction",
@@ -45,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-combined", action="store_true", help="skip the combined-training baseline")
     p.add_argument(
         "--on-short",
-        default="error",
+        default="clip",
         choices=("error", "clip"),
         help="a scheme too small for the largest size: error, or clip the sizes",
     )
@@ -70,10 +73,11 @@ def run(args: argparse.Namespace) -> int:
 
     resolve_config(args, args.parser, "curve")
     require(args, ("db", "label", "out"))
-    model, hparams = model_and_hparams(args)
     with progress_callback("learning curves") as update:
         result = run_learning_curves(
             args.db,
+            out=args.out,
+            label=split_list(args.label) or [],
             schemes=split_list(args.schemes) or [],
             sizes=split_list(args.sizes, int) or [],
             seeds=args.seeds,
@@ -82,17 +86,25 @@ def run(args: argparse.Namespace) -> int:
             combined=not args.no_combined,
             on_short=args.on_short,
             spread=args.spread,
-            model=model,
-            hparams=hparams,
+            train=train_settings(args),
+            material=split_list(args.material),
+            query=None if args.query in (None, "", "labeled=1") else args.query,
+            seed=args.seed,
             plots=not args.no_plots,
             progress=update,
-            **common_kwargs(args),
+            **cluster_kwargs(args),
         )
-    failed = {(r["train_scheme"], r["size"], r["seed"]) for r in result.rows if r["status"] != "ok"}
-    Console().print(
-        f"{result.out}: {len(result.rows)} rows in curves.csv; {result.ran} runs trained now, "
-        f"{result.skipped} already recorded"
-        + (f"; {len(failed)} runs not ok" if failed else "")
+    failed = {(r["arm"], r["size"], r["seed"]) for r in result.rows if r["status"] != "ok"}
+    console = Console()
+    for d in result.experiment.differences:
+        console.print(
+            f"{d['label']} {d['test_set']} n={d['size']}: {d['arm_a']} − {d['arm_b']} = "
+            f"{d['difference']:+.4g} [{d['ci_low']:+.4g}, {d['ci_high']:+.4g}] → {d['verdict']}"
+        )
+    console.print(
+        f"{result.out}: {len(result.rows)} rows in results.csv; {result.ran} models trained "
+        f"now, {result.skipped} already recorded"
+        + (f"; {len(failed)} models not ok" if failed else "")
         + "".join(f"; {f.name}" for f in result.figures)
     )
     return 0

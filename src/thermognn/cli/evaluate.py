@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--missing", default="skip", choices=("skip", "error"))
     p.add_argument("--cache-dir", default=None, help="graph cache folder")
-    p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto")
     add_config_option(p)
     p.set_defaults(func=run, parser=p)
 

@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "sweep",
     "curve",
     "compare",
+    "experiment",
     "explain",
     "report",
     "reproduce",

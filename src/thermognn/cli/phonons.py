@@ -27,18 +27,39 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--frequency-floor", type=float, default=0.5, help="THz")
     g = p.add_argument_group(
         "self-consistent renormalisation (hiphive)",
-        "With --scph T, the harmonic force constants go to OUT/harmonic/ and the ones "
-        "renormalised at T K to OUT/phonopy_params.yaml (with OUT/scph.json recording "
-        "the convergence history).",
+        "With --renormalise T (or --scph T), the harmonic force constants go to "
+        "OUT/harmonic/ and the ones renormalised at T K to OUT/phonopy_params.yaml, with "
+        "OUT/scph.json (history per iteration: lowest frequency at Γ, X, M, R, parameter "
+        "change, energies) and OUT/scph.png. It stops once those frequencies settle.",
     )
     g.add_argument(
+        "--renormalise",
         "--scph",
+        dest="scph",
         type=float,
         default=None,
         metavar="TEMPERATURE",
         help="renormalise the force constants self-consistently at this T (K)",
     )
-    g.add_argument("--scph-iterations", type=int, default=30, help="iterations (default 30)")
+    g.add_argument("--scph-iterations", type=int, default=30, help="most iterations (default 30)")
+    g.add_argument(
+        "--scph-window",
+        type=int,
+        default=4,
+        help="converged when the lowest frequencies settle over this many iterations; the "
+        "result is the mean of the last ones (default 4)",
+    )
+    g.add_argument(
+        "--scph-frequency-tolerance",
+        type=float,
+        default=0.1,
+        help="THz spread allowed over the window (default 0.1)",
+    )
+    g.add_argument(
+        "--scph-all-iterations",
+        action="store_true",
+        help="run all --scph-iterations even after convergence",
+    )
     g.add_argument(
         "--scph-structures",
         type=int,
@@ -80,7 +101,14 @@ def run(args: argparse.Namespace) -> int:
     if args.scph is not None:
         from thermognn.phonons.scph import check_scph_settings
 
-        check_scph_settings(args.scph, args.scph_iterations, args.scph_structures, args.scph_alpha)
+        check_scph_settings(
+            args.scph,
+            args.scph_iterations,
+            args.scph_structures,
+            args.scph_alpha,
+            args.scph_window,
+            args.scph_frequency_tolerance,
+        )
     unit = resolve_material(args.material, (1, 1, 1))
     factory = calculator_factory(args.calculator)
     harmonic_dir = Path(args.out) / "harmonic" if args.scph is not None else Path(args.out)
@@ -126,6 +154,9 @@ def _renormalise(args: argparse.Namespace, ph, factory):
             cutoff=args.scph_cutoff,
             seed=args.scph_seed,
             rattler=args.scph_rattler,
+            window=args.scph_window,
+            frequency_tolerance=args.scph_frequency_tolerance,
+            stop_when_converged=not args.scph_all_iterations,
             policy=ModePolicy(args.imaginary, args.frequency_floor),
             out_dir=args.out,
             progress=cb,
@@ -133,4 +164,6 @@ def _renormalise(args: argparse.Namespace, ph, factory):
     history = ", ".join(f"{h:.1e}" for h in result.history[-5:])
     print(result.summary())
     print(f"  relative parameter change, last iterations: {history}")
+    for k, freqs in enumerate(result.frequency_history):
+        print(f"  iteration {k:2d}: " + ", ".join(f"{q} {f:+.3f}" for q, f in freqs.items()))
     return result.phonon

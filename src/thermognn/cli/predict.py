@@ -35,22 +35,50 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--out", default="predictions.csv", help="CSV to write (default: predictions.csv)"
     )
-    p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
-    t = p.add_argument_group("property versus temperature")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto")
+    t = p.add_argument_group(
+        "thermal ensemble average ⟨P⟩_T (harmonic, fixed volume)",
+        "At each T, displace the reference crystal with harmonic phonon amplitudes, "
+        "predict every configuration with every --model and average.",
+    )
     t.add_argument(
         "--temperatures",
         default=None,
         metavar="T0:T1:STEP",
-        help="sample phonon configurations at each T (K) and predict, e.g. 0:600:50",
+        help="temperatures (K) of the ensemble averages, e.g. 0:600:50 or 150,300",
     )
     t.add_argument("--material", default="Ag3SBr", help="built-in name or structure file")
     t.add_argument("--supercell", type=parse_supercell, default=(2, 2, 2))
     t.add_argument("--n-configs", type=int, default=32, help="configurations per temperature")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument(
-        "--scheme", default="phonon", choices=("phonon", "phonon-gaussian", "normal-mode")
+        "--scheme",
+        default="phonon-gaussian",
+        choices=("phonon-gaussian", "normal-mode", "phonon"),
+        help="phonon-gaussian (default, <u²> = ζ²), normal-mode, or phonon (paper eq. 3, "
+        "ε ~ U[-1,1], <u²> = ζ²/3)",
     )
     t.add_argument("--phonons", default=None, help="phonopy folder (default: bundled or computed)")
+    t.add_argument(
+        "--train-range",
+        default=None,
+        metavar="TMIN:TMAX",
+        help="training temperatures (K) of the models (default: read from their runs)",
+    )
+    t.add_argument(
+        "--strict", action="store_true", help="refuse temperatures outside the training range"
+    )
+    t.add_argument(
+        "--direct-db",
+        default=None,
+        metavar="DB",
+        help="check the curve against labeled rows of DB (their T are added to the grid)",
+    )
+    t.add_argument(
+        "--direct-query",
+        default="scheme=phonon-gaussian",
+        help="selection of the --direct-db rows (default: scheme=phonon-gaussian)",
+    )
     add_config_option(p)
     p.set_defaults(func=run, parser=p)
 
@@ -151,13 +179,37 @@ def _print_table(names: list[str], formulas: list[str], columns: list[str], tabl
 
 
 def _temperature_curve(args: argparse.Namespace, runs: list[str]) -> int:
-    """``--temperatures``: E_g(T) (or any label) with thermal and ensemble spread."""
+    """``--temperatures``: ⟨P⟩_T with thermal, model and sampling spread; optional check."""
+    from rich.console import Console
+    from rich.table import Table
+
     from thermognn.cli.common import parse_floats, progress_callback
-    from thermognn.temperature import property_vs_temperature
+    from thermognn.errors import ThermognnError
+    from thermognn.temperature import (
+        compare_with_direct,
+        direct_ensemble_means,
+        harmonic_ensemble_average,
+    )
 
     temps = parse_floats(args.temperatures)
+    train_range = None
+    if args.train_range:
+        parts = args.train_range.split(":")
+        try:
+            train_range = (float(parts[0]), float(parts[1]))
+        except (IndexError, ValueError):
+            raise ThermognnError(
+                f"--train-range: expected TMIN:TMAX in K, got {args.train_range!r}"
+            ) from None
+    direct = None
+    if args.direct_db:
+        from thermognn.training.checkpoint import read_record
+
+        label = list(read_record(Path(runs[0])).labels)[0]
+        direct = direct_ensemble_means(args.direct_db, args.material, label, args.direct_query)
+        temps = sorted(set(temps) | {float(t) for t in direct.temperatures})
     with progress_callback("temperatures") as cb:
-        curve = property_vs_temperature(
+        curve = harmonic_ensemble_average(
             runs,
             args.material,
             temps,
@@ -166,24 +218,26 @@ def _temperature_curve(args: argparse.Namespace, runs: list[str]) -> int:
             supercell=tuple(args.supercell),
             scheme=args.scheme,
             phonons=args.phonons,
+            train_range=train_range,
+            strict=args.strict,
             progress=cb,
         )
     out = Path(args.out if args.out != "predictions.csv" else "temperature_curve.csv")
-    out.parent.mkdir(parents=True, exist_ok=True)
     curve.write_csv(out)
-    curve.plot(out.with_suffix(".png"))
-    from rich.console import Console
-    from rich.table import Table
-
-    view = Table("T (K)", *(f"{lab} ({curve.units.get(lab, '')})" for lab in curve.labels))
+    curve.plot(out.with_suffix(".png"), direct=direct)
+    view = Table("T (K)", *(f"⟨{lab}⟩_T ({curve.units.get(lab, '')})" for lab in curve.labels))
+    view.add_column("trained T")
+    flags = curve.in_training_range
     for i, t in enumerate(curve.temperatures):
-        view.add_row(
-            f"{t:g}",
-            *(
-                f"{curve.mean[i, j]:.4f} ± {curve.config_std[i, j]:.4f}"
-                for j in range(len(curve.labels))
-            ),
-        )
+        cells = [
+            f"{curve.mean[i, j]:.4f} ± {curve.sem[i, j]:.4f} (thermal {curve.thermal_std[i, j]:.3f})"
+            for j in range(len(curve.labels))
+        ]
+        view.add_row(f"{t:g}", *cells, "?" if flags is None else ("yes" if flags[i] else "NO"))
     Console().print(view)
-    print(f"wrote {out} and {out.with_suffix('.png')}")
+    print(f"{curve.scheme} harmonic fixed-volume ensemble averages (mean ± SE); wrote {out}")
+    if direct is not None:
+        table = compare_with_direct(curve, direct)
+        table.write_csv(out.with_name(out.stem + "_direct.csv"))
+        print("\n".join(table.lines()))
     return 0

@@ -1,8 +1,10 @@
 """``thermognn run STUDY.toml``: every stage of a study from one TOML file.
 
-Each section is the options of the subcommand of the same name (``[[sample]]`` may
-repeat); ``[study]`` gives ``db`` (passed to every stage that takes ``--db``) and the
-study ``name``. Stages run in pipeline order; each is the same code path as the
+Each section is the options of the subcommand of the same name (any stage may repeat
+as an array of tables, e.g. ``[[sample]]``); ``[study]`` gives ``db`` (passed to every
+stage that takes ``--db``) and the study ``name``. The whole file is validated before
+any stage runs: every error is reported at once, one line each, and nothing is
+written. Stages then run in pipeline order, each on the same code path as its
 subcommand, so a study file and a shell script of commands are interchangeable::
 
     [study]
@@ -22,31 +24,20 @@ subcommand, so a study file and a shell script of commands are interchangeable::
     [train]
     label = "band_gap"
     model = "paper-1"
+    epochs = 300
     out = "runs/band_gap"
 
 Positional arguments go in ``args = [...]`` (e.g. ``[report] args = ["runs/x"]``).
+``[experiment]`` holds an experiment spec (labels, test_sets, arms, sizes, seeds,
+train …) and the options of ``thermognn experiment`` (out, workers, scheduler).
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
+import shlex
 from typing import Any
-
-ORDER = (
-    "phonons",
-    "sample",
-    "label",
-    "train",
-    "evaluate",
-    "sweep",
-    "curve",
-    "compare",
-    "explain",
-    "predict",
-    "report",
-)
-_TAKES_DB = {"sample", "label", "train", "sweep", "curve", "compare"}
-_TAKES_STUDY = {"sample", "label"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -56,54 +47,42 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=__doc__.split("::")[0] if __doc__ else None,
     )
     p.add_argument("config", help="study TOML file")
-    p.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    p.add_argument(
+        "--dry-run", action="store_true", help="validate the file and print the plan, run nothing"
+    )
     p.set_defaults(func=run)
 
 
-def to_argv(command: str, options: dict[str, Any], study: dict[str, Any]) -> list[str]:
-    """The command line equivalent to one TOML section."""
-    argv = [command, *[str(a) for a in options.get("args", [])]]
-    opts = {k: v for k, v in options.items() if k != "args"}
-    if command in _TAKES_DB and "db" in study:
-        opts.setdefault("db", study["db"])
-    if command in _TAKES_STUDY and "name" in study:
-        opts.setdefault("study", study["name"])
-    for key, value in opts.items():
-        flag = "--" + key.replace("_", "-")
-        if isinstance(value, bool):
-            if value:
-                argv.append(flag)
-        elif isinstance(value, (list, tuple)):
-            argv.append(f"{flag}={','.join(str(v) for v in value)}")
-        else:
-            argv.append(f"{flag}={value}")
-    return argv
-
-
 def run(args: argparse.Namespace) -> int:
-    import shlex
-
-    from thermognn.cli.common import load_toml
     from thermognn.cli.main import main
     from thermognn.errors import ThermognnError
+    from thermognn.studyfile import load_study
 
-    data = load_toml(args.config)
-    study = data.get("study", {})
-    unknown = set(data) - set(ORDER) - {"study"}
-    if unknown:
-        raise ThermognnError(f"{args.config}: unknown section(s) {sorted(unknown)}")
-    commands = []
-    for name in ORDER:
-        sections = data.get(name, [])
-        for options in sections if isinstance(sections, list) else [sections]:
-            commands.append(to_argv(name, options, study))
-    if not commands:
-        raise ThermognnError(f"{args.config}: no stage sections")
-    for argv in commands:
-        print("thermognn " + shlex.join(argv), flush=True)
+    study = load_study(args.config)
+    for stage in study.stages:
+        argv = stage.argv()
+        note = f"  # spec: {stage.where} of {args.config}" if stage.name == "experiment" else ""
+        print("thermognn " + shlex.join(argv) + note, flush=True)
         if args.dry_run:
             continue
-        code = main(argv)
+        code = _run_experiment(stage) if stage.name == "experiment" else main(argv)
         if code:
-            raise ThermognnError(f"{args.config}: stage {argv[0]!r} failed (exit {code})")
+            raise ThermognnError(f"{args.config}: stage {stage.where} failed (exit {code})")
+    return 0
+
+
+def _run_experiment(stage: Any) -> int:
+    """``[experiment]``: :func:`thermognn.experiments.run_experiment` on the inline spec."""
+    from thermognn.cli.common import progress_callback
+    from thermognn.experiments import run_experiment
+
+    spec, options = stage.experiment()
+    accepted = inspect.signature(run_experiment).parameters
+    kwargs = {k: v for k, v in options.items() if k in accepted and k not in ("db", "spec")}
+    with progress_callback("experiment") as update:
+        result = run_experiment(options["db"], spec, progress=update, **kwargs)
+    print(
+        f"{result.out}: results.csv, test_sets.json, differences.csv ({result.ran} models "
+        f"trained now, {result.skipped} already recorded)"
+    )
     return 0

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+from typing import Any
 
 from thermognn.cli.common import (
     add_config_option,
@@ -18,18 +20,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "sample",
         help="sample displaced configurations into a study database",
-        description="Sample configurations of a reference crystal with the random, phonon, "
-        "phonon-gaussian, normal-mode or md scheme. Re-running tops up: configurations "
-        "already written for the same settings are skipped.",
+        description="Sample configurations of a reference crystal with a registered scheme "
+        "(built in: random, phonon, phonon-gaussian, normal-mode, md; plug-ins add more, "
+        "--list-schemes shows them all). Re-running tops up: configurations already "
+        "written for the same settings are skipped.",
     )
     p.add_argument("--db", required=True, help="study database (SQLite path or ASE URL)")
     p.add_argument("--study", default=None, help="study name (checked against the database)")
     p.add_argument("--material", required=True, help="Ag3SBr, Ag3SI, Ag3SBrI, Ag3SBr0.5I or a file")
     p.add_argument("--supercell", type=parse_supercell, default=(2, 2, 2))
+    p.add_argument("--scheme", required=True, help="a registered scheme (see --list-schemes)")
     p.add_argument(
-        "--scheme",
-        required=True,
-        choices=("random", "phonon", "phonon-gaussian", "normal-mode", "md"),
+        "--list-schemes", action=ListSchemes, help="list the registered schemes and exit"
+    )
+    p.add_argument(
+        "--set",
+        dest="sample_set",
+        default=None,
+        metavar="NAME",
+        help="name of the sampling set (stored per row as sample_set, e.g. random-matched)",
+    )
+    p.add_argument(
+        "--scheme-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting of a plug-in scheme (repeatable; VALUE read as JSON if it parses)",
     )
     p.add_argument("--n", type=int, required=True, help="number of configurations")
     p.add_argument("--seed", type=int, default=0)
@@ -51,6 +67,36 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--md-equilibration", type=int, default=200)
     add_config_option(p)
     p.set_defaults(func=run, parser=p)
+
+
+class ListSchemes(argparse.Action):
+    """``--list-schemes``: print every registered scheme with its description, exit 0."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        from thermognn.sampling import get_scheme, scheme_names
+
+        for name in scheme_names():
+            print(f"{name:18s} {get_scheme(name).description}")
+        parser.exit()
+
+
+def parse_options(items: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` strings → a dict (values read as JSON when they parse)."""
+    from thermognn.errors import ThermognnError
+
+    options: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ThermognnError(f"--scheme-option: expected KEY=VALUE, got {item!r}")
+        try:
+            options[key.strip()] = json.loads(text)
+        except json.JSONDecodeError:
+            options[key.strip()] = text
+    return options
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,10 +128,13 @@ def run(args: argparse.Namespace) -> int:
         br_fraction=args.br_fraction,
         md_stride=args.md_stride,
         md_equilibration=args.md_equilibration,
+        sample_set=args.sample_set or None,
+        scheme_options=parse_options(args.scheme_option),
     )
     spec.validate()
     db = StudyDatabase(args.db, study=args.study)
-    with progress_callback(f"sample {args.scheme}") as cb:
+    title = f"{args.scheme} ({args.sample_set})" if args.sample_set else args.scheme
+    with progress_callback(f"sample {title}") as cb:
         ids = sample_configurations(db, spec, progress=cb)
     print(f"{len(ids)} configurations written to {args.db} (batch {spec.batch_key()})")
     return 0

@@ -47,11 +47,11 @@ def add_data_options(p: argparse.ArgumentParser, label: str | None = None) -> No
 
 def add_training_options(p: argparse.ArgumentParser) -> None:
     """``--epochs --patience --batch-size --seed --device``."""
-    p.add_argument("--epochs", type=int, default=300, help="maximum epochs per model")
-    p.add_argument("--patience", type=int, default=30, help="early-stopping patience (epochs)")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--epochs", type=int, default=None, help="maximum epochs per model")
+    p.add_argument("--patience", type=int, default=None, help="early-stopping patience (epochs)")
+    p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--seed", type=int, default=0, help="seed of splits, selections and weights")
-    p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:N, mps or auto")
 
 
 def add_cluster_options(p: argparse.ArgumentParser) -> None:
@@ -75,9 +75,7 @@ def add_cluster_options(p: argparse.ArgumentParser) -> None:
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
     """``--model --lr --hidden --dropout --hparam --from-sweep`` (curve, compare)."""
-    p.add_argument(
-        "--model", default="paper-1", help="architecture (paper-1 … paper-6, schnet, cgcnn)"
-    )
+    p.add_argument("--model", default=None, help="architecture (paper-1 … paper-6, schnet, cgcnn)")
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-3)")
     p.add_argument("--hidden", type=int, default=None, help="hidden channels")
     p.add_argument("--dropout", type=float, default=None, help="dropout probability")
@@ -105,6 +103,33 @@ def model_and_hparams(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     if args.from_sweep:
         model, hparams = best_hparams(args.from_sweep)
     return model, {**hparams, **parse_hparams(args)}
+
+
+def train_settings(args: argparse.Namespace) -> Any:
+    """The :class:`~thermognn.settings.TrainSettings` of the model and training options."""
+    from thermognn.settings import TrainSettings
+
+    model, hparams = model_and_hparams(args)
+    return TrainSettings.of(
+        None,
+        model=model,
+        hparams=hparams,
+        epochs=args.epochs,
+        patience=args.patience,
+        batch_size=args.batch_size,
+        device=args.device,
+        cutoff=args.cutoff,
+    )
+
+
+def cluster_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """``workers``, ``scheduler``, ``connect_timeout``, ``cache_dir`` of the options."""
+    return {
+        "workers": args.workers,
+        "scheduler": args.scheduler,
+        "connect_timeout": args.connect_timeout,
+        "cache_dir": args.cache_dir,
+    }
 
 
 def require(args: argparse.Namespace, options: Sequence[str]) -> None:

@@ -10,11 +10,39 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from thermognn.cli.common import add_config_option, resolve_config
 
-DEFAULTS = {"model": "paper-1", "epochs": 300, "patience": 30, "batch_size": 64, "seed": 0}
+if TYPE_CHECKING:
+    from thermognn.settings import TrainSettings
+
+#: Options that set a :class:`thermognn.settings.TrainSettings` field of the same name
+#: (type, help). They default to ``None``: an option left out keeps the settings'
+#: default, which lives only in ``settings.py``.
+SETTING_OPTIONS: dict[str, tuple[type, str]] = {
+    "model": (str, "paper-1 … paper-6, paper, schnet, cgcnn"),
+    "epochs": (int, "maximum epochs"),
+    "patience": (
+        int,
+        "stop after this many epochs without a real improvement of the smoothed validation loss",
+    ),
+    "min_epochs": (int, "never stop before this epoch"),
+    "smoothing": (
+        float,
+        "exponential smoothing of the validation loss seen by the "
+        "stopping rule and the schedule, 0 ≤ s < 1 (0 = raw loss)",
+    ),
+    "min_delta": (float, "relative improvement of the smoothed validation loss that counts"),
+    "lr": (float, "Adam learning rate"),
+    "weight_decay": (float, "Adam L2 weight decay"),
+    "lr_decay": (float, "learning-rate factor on a validation plateau (1 = constant)"),
+    "lr_patience": (int, "plateau epochs before the learning rate decays"),
+    "batch_size": (int, "graphs per batch"),
+    "seed": (int, "seed of the split, initial weights, dropout and batch order"),
+    "device": (str, "any torch device: cpu, cuda, cuda:N, mps, or auto"),
+    "cutoff": (float, "graph cutoff, Å"),
+}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,23 +51,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="train a GNN (paper-1…paper-6, schnet, cgcnn) on a labeled study database",
         description="Train a graph neural network on the labeled rows of a study database "
         "and write a run folder: model.pt (weights), model.json (record), split.json, "
-        "metrics.json, predictions.csv, history.csv.",
+        "metrics.json, predictions.csv, history.csv and history.png. Options left out "
+        "take the defaults of thermognn.settings.TrainSettings.",
     )
     p.add_argument("--db", help="study database")
     p.add_argument(
         "--label",
         help="label, comma list, or 'all' (energy_per_atom, band_gap, vbm, hydrostatic_stress)",
     )
-    p.add_argument(
-        "--model", default=DEFAULTS["model"], help="paper-1 … paper-6, paper, schnet, cgcnn"
-    )
     p.add_argument("--out", help="run folder (several labels: one sub-folder per label)")
     p.add_argument("--query", default="labeled=1", help="ASE selection (default: labeled=1)")
-    p.add_argument("--epochs", type=int, default=DEFAULTS["epochs"], help="maximum epochs")
-    p.add_argument(
-        "--patience", type=int, default=DEFAULTS["patience"], help="early-stopping patience"
-    )
-    p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-3)")
+    for name, (kind, text) in SETTING_OPTIONS.items():
+        p.add_argument(f"--{name.replace('_', '-')}", type=kind, default=None, help=text)
     p.add_argument("--hidden", type=int, default=None, help="hidden channels")
     p.add_argument("--dropout", type=float, default=None, help="dropout probability")
     p.add_argument(
@@ -47,12 +70,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="any other model or optimiser setting, e.g. n_rbf=48, lr_decay=0.5, lr_patience=8 (repeatable)",
+        help="any other model setting, e.g. n_rbf=48 (repeatable)",
     )
-    p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
-    p.add_argument("--seed", type=int, default=DEFAULTS["seed"])
-    p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
-    p.add_argument("--cutoff", type=float, default=5.5, help="graph cutoff, Å")
     p.add_argument("--multi-target", action="store_true", help="one model for all the labels")
     p.add_argument(
         "--missing",
@@ -67,7 +86,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def parse_hparams(args: argparse.Namespace) -> dict[str, Any]:
-    """Hyperparameters from ``--lr/--hidden/--dropout`` and ``--hparam KEY=VALUE``."""
+    """Model hyperparameters from ``--hidden/--dropout`` and ``--hparam KEY=VALUE``.
+
+    Optimiser keys given as ``--hparam lr=…`` (the older spelling) stay in the dict;
+    :meth:`TrainSettings.of` moves them to their fields.
+    """
     from thermognn.errors import ThermognnError
 
     hparams: dict[str, Any] = {}
@@ -79,10 +102,19 @@ def parse_hparams(args: argparse.Namespace) -> dict[str, Any]:
             hparams[key.strip()] = json.loads(text)
         except json.JSONDecodeError:
             hparams[key.strip()] = text
-    for key in ("lr", "hidden", "dropout"):
+    for key in ("hidden", "dropout"):
         if getattr(args, key) is not None:
             hparams[key] = getattr(args, key)
     return hparams
+
+
+def train_settings(args: argparse.Namespace) -> TrainSettings:
+    """The :class:`~thermognn.settings.TrainSettings` of parsed ``train`` options."""
+    from thermognn.settings import TrainSettings  # noqa: F811 - lazy (no pydantic for --help)
+
+    given = {name: getattr(args, name) for name in SETTING_OPTIONS}
+    # explicit options win over optimiser keys spelled inside --hparam
+    return TrainSettings.of(TrainSettings.of(None, hparams=parse_hparams(args)), **given)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -95,22 +127,15 @@ def run(args: argparse.Namespace) -> int:
             raise ThermognnError(f"--{option} is required (on the command line or in --config)")
     labels = resolve_labels(args.label)
     groups = [labels] if args.multi_target or len(labels) == 1 else [[name] for name in labels]
-    hparams = parse_hparams(args)
+    settings = train_settings(args)
     for group in groups:
         out = Path(args.out) if len(groups) == 1 else Path(args.out) / group[0]
         result = train_run(
             args.db,
             labels=group,
-            model=args.model,
+            settings=settings,
             query=args.query or None,
-            hparams=hparams,
             out=out,
-            seed=args.seed,
-            epochs=args.epochs,
-            patience=args.patience,
-            batch_size=args.batch_size,
-            device=args.device,
-            cutoff=args.cutoff,
             cache_dir=args.cache_dir,
             missing=args.missing,
             overwrite=args.overwrite,

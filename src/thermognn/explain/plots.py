@@ -9,6 +9,7 @@ import numpy as np
 from ase import Atoms
 
 from thermognn.explain.importance import PAPER_THRESHOLD, BondImportance
+from thermognn.plotting import pyplot, save_figure
 
 
 def _density(values: np.ndarray, grid: np.ndarray) -> np.ndarray:
@@ -26,11 +27,7 @@ def plot_importance_densities(
     threshold: float = PAPER_THRESHOLD,
 ) -> Path:
     """One panel per model: density of importances, all bonds and per species pair."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     grid = np.linspace(0, 1, 201)
     fig, axes = plt.subplots(1, len(models), figsize=(5 * len(models), 3.6), squeeze=False)
     for ax, (name, bonds) in zip(axes[0], models.items()):
@@ -48,11 +45,7 @@ def plot_importance_densities(
         ax.set_ylabel("density (log scale)")
         ax.set_title(name)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=130)
 
 
 _COLOURS = {"Ag": "#b0b0c8", "S": "#e6c619", "Br": "#a62929", "I": "#940094"}

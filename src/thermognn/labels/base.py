@@ -14,12 +14,16 @@ Units and sign conventions (binding, DESIGN.md §4–5):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from ase import Atoms
 from ase.units import GPa
+
+from thermognn.errors import ThermognnError
+from thermognn.plugins import Registry
 
 #: The four labels, their units and descriptions (stored in the database metadata).
 LABEL_UNITS: dict[str, str] = {
@@ -81,6 +85,83 @@ class Labeler(Protocol):
     def label(self, atoms: Atoms) -> Labels:
         """Label one configuration; raise :class:`thermognn.errors.LabelError` on failure."""
         ...
+
+
+@dataclass(frozen=True)
+class LabelerEntry:
+    """A registered labeler.
+
+    Attributes
+    ----------
+    name
+        Registry name (``--labeler``, ``--calculator``).
+    factory
+        ``factory(**options)`` → a :class:`Labeler`.
+    calculator
+        Zero-argument factory of the ASE calculator behind it (for phonons and MD),
+        or ``None`` when it has none.
+    description
+        One line for listings.
+    """
+
+    name: str
+    factory: Callable[..., Labeler]
+    calculator: Callable[[], Any] | None = None
+    description: str = ""
+
+
+LABELER_REGISTRY: Registry[LabelerEntry] = Registry("labeler", builtins=("thermognn.labels",))
+
+
+def register_labeler(
+    name: str, *, calculator: Callable[[], Any] | None = None, description: str = ""
+) -> Callable[[Callable], Callable]:
+    """Decorator: register a labeler class or factory function under ``name``.
+
+    Parameters
+    ----------
+    name
+        Labeler name, as given to ``--labeler`` (the row's ``labeler`` key is the
+        instance's own ``name``).
+    calculator
+        Zero-argument factory of its ASE calculator, if phonons and MD may use it.
+    description
+        One line for listings (default: the first docstring line).
+
+    Examples
+    --------
+    >>> @register_labeler("lj")
+    ... class LJLabeler:
+    ...     name, version = "lj", "1"
+    ...     def label(self, atoms): ...
+    """
+
+    def wrap(factory: Callable) -> LabelerEntry:
+        doc = description or (factory.__doc__ or "").strip().split("\n")[0]
+        return LabelerEntry(name, factory, calculator, doc)
+
+    return LABELER_REGISTRY.decorator(name, wrap)
+
+
+def register_calculator(name: str, calculator: Callable[[], Any], *, description: str = "") -> None:
+    """Register an ASE calculator factory as labeler ``name`` (energy and stress labels).
+
+    Parameters
+    ----------
+    name
+        Labeler and calculator name.
+    calculator
+        Zero-argument factory of the ASE calculator (a class such as ``EMT`` works).
+    description
+        One line for listings.
+    """
+
+    def factory(**options: Any) -> Labeler:
+        if options:
+            raise ThermognnError(f"labeler {name}: takes no options, got {', '.join(options)}")
+        return ASECalculatorLabeler(calculator(), name=name)
+
+    register_labeler(name, calculator=calculator, description=description)(factory)
 
 
 def band_edges(eigenvalues: np.ndarray, occupations: np.ndarray) -> tuple[float, float]:

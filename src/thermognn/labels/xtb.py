@@ -12,6 +12,7 @@ import contextlib
 import functools
 import io
 import os
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -122,10 +123,11 @@ def xtb_singlepoint(
     return out
 
 
-class XTBLabeler:
-    """Energy per atom, band gap, VBM and hydrostatic stress from GFN1-/GFN2-xTB.
+@dataclass
+class XTBSettings:
+    """What an xTB single point needs besides the structure.
 
-    Parameters
+    Attributes
     ----------
     method
         ``gfn1-xtb`` (default; without the halogen-bond term) or ``gfn2-xtb``.
@@ -135,28 +137,41 @@ class XTBLabeler:
         SCF iteration limit; non-convergence raises :class:`LabelError`.
     """
 
-    def __init__(
-        self,
-        method: str = "gfn1-xtb",
-        *,
-        electronic_temperature: float = 300.0,
-        max_iterations: int = 250,
-    ) -> None:
-        if method.lower() not in METHODS:
-            raise LabelError(f"unknown xTB method {method!r}; choose one of {', '.join(METHODS)}")
-        self.method = method.lower()
-        self.electronic_temperature = electronic_temperature
-        self.max_iterations = max_iterations
-        self.name = self.method
-        self.version = f"tblite-{tblite_version()}"
+    method: str = "gfn1-xtb"
+    electronic_temperature: float = 300.0
+    max_iterations: int = 250
 
-    def label(self, atoms: Atoms) -> Labels:
-        res = xtb_singlepoint(
+    def singlepoint(self, atoms: Atoms) -> dict[str, np.ndarray]:
+        """:func:`xtb_singlepoint` of ``atoms`` with these settings (atomic units)."""
+        return xtb_singlepoint(
             atoms,
             self.method,
             electronic_temperature=self.electronic_temperature,
             max_iterations=self.max_iterations,
         )
+
+
+@dataclass(eq=False)
+class XTBLabeler(XTBSettings):
+    """Energy per atom, band gap, VBM and hydrostatic stress from GFN1-/GFN2-xTB.
+
+    Takes the :class:`XTBSettings`; an unknown method raises :class:`LabelError`.
+    """
+
+    name: str = field(init=False)
+    version: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.method.lower() not in METHODS:
+            raise LabelError(
+                f"unknown xTB method {self.method!r}; choose one of {', '.join(METHODS)}"
+            )
+        self.method = self.method.lower()
+        self.name = self.method
+        self.version = f"tblite-{tblite_version()}"
+
+    def label(self, atoms: Atoms) -> Labels:
+        res = self.singlepoint(atoms)
         energy_ev = float(res["energy"]) * Hartree
         eps = res["orbital-energies"] * Hartree
         occ = res["orbital-occupations"]
@@ -199,18 +214,11 @@ class XTBCalculator(Calculator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.method = method
-        self.electronic_temperature = electronic_temperature
-        self.max_iterations = max_iterations
+        self.xtb = XTBSettings(method, electronic_temperature, max_iterations)
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
-        res = xtb_singlepoint(
-            self.atoms,
-            self.method,
-            electronic_temperature=self.electronic_temperature,
-            max_iterations=self.max_iterations,
-        )
+        res = self.xtb.singlepoint(self.atoms)
         energy = float(res["energy"]) * Hartree
         self.results["energy"] = energy
         self.results["free_energy"] = energy

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 from torch_geometric.nn import CGConv
 
-from thermognn.models.layers import POOLS, GaussianRBF, check_choice, global_pool
+from thermognn.models.layers import CrystalGNN, GaussianRBF, global_pool, readout_head
 from thermognn.models.registry import Scaling, register_family
 
 
@@ -21,30 +21,23 @@ from thermognn.models.registry import Scaling, register_family
     scaling=Scaling(node="standard", edge="identity", target="standard"),
     description="CGCNN-like gated convolutions (PyG CGConv) on a Gaussian radial basis",
 )
-class CGCNN(torch.nn.Module):
+class CGCNN(CrystalGNN):
     """CGConv network for crystal graphs.
 
     Parameters
     ----------
-    in_channels
-        Node features per atom.
-    hidden
-        Atom feature channels.
     n_conv
         Number of CGConv layers.
     n_rbf
         Gaussian basis functions on [0, cutoff].
     cutoff
         Largest basis centre, Å (the trainer sets it to the graph cutoff).
-    pool
-        Global pooling: ``mean``, ``max`` or ``add``.
-    dropout
-        Dropout probability before the last layer.
-    n_targets
-        Number of predicted labels.
+
+    ``in_channels``, ``hidden``, ``pool``, ``dropout`` (before the last layer) and
+    ``n_targets`` as in :class:`~thermognn.models.layers.CrystalGNN`.
     """
 
-    supports_dense = False
+    title = "CGCNN"
 
     def __init__(
         self,
@@ -57,37 +50,19 @@ class CGCNN(torch.nn.Module):
         dropout: float = 0.0,
         n_targets: int = 1,
     ) -> None:
-        super().__init__()
-        check_choice("pool", pool, set(POOLS))
-        self.pool = pool
+        super().__init__(pool)
         self.embed = torch.nn.Linear(in_channels, hidden)
         self.rbf = GaussianRBF(n_rbf, float(cutoff))
         self.convs = torch.nn.ModuleList(
             CGConv(hidden, dim=n_rbf, aggr="add", batch_norm=True) for _ in range(n_conv)
         )
-        self.head = torch.nn.Sequential(
-            torch.nn.Linear(hidden, hidden),
-            torch.nn.Softplus(),
-            torch.nn.Dropout(dropout),
-            torch.nn.Linear(hidden, n_targets),
-        )
+        self.head = readout_head(hidden, hidden, torch.nn.Softplus(), dropout, n_targets)
 
-    def forward(
-        self,
-        x: Tensor,
-        edge_index: Tensor,
-        edge_weight: Tensor | None = None,
-        batch: Tensor | None = None,
+    def predict(
+        self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None, batch: Tensor | None
     ) -> Tensor:
-        """Predict from standardised node features and distances (Å).
-
-        Returns
-        -------
-        Tensor
-            Scaled predictions ``[B, n_targets]``.
-        """
-        if edge_weight is None:
-            raise ValueError("CGCNN needs the edge distances (edge_weight, Å)")
+        """Standardised node features and distances (Å) → scaled predictions ``[B, T]``."""
+        assert edge_weight is not None  # checked by CrystalGNN.forward
         h = self.embed(x)
         rbf = self.rbf(edge_weight)
         for conv in self.convs:

@@ -1,4 +1,4 @@
-"""Building blocks shared by the model families: pooling, radial basis, activations."""
+"""Building blocks shared by the model families: base class, pooling, radial basis, heads."""
 
 from __future__ import annotations
 
@@ -27,6 +27,89 @@ def global_pool(x: Tensor, batch: Tensor | None, kind: str) -> Tensor:
     ``batch`` maps each node to its graph (``None``: a single graph).
     """
     return POOLS[kind](x, batch)
+
+
+class CrystalGNN(torch.nn.Module):
+    """Base of the model families: the forward contract and the shared arguments.
+
+    A family implements :meth:`predict`; calling the model checks the inputs and runs
+    it. Constructor arguments every family takes (each documents only its own):
+
+    in_channels
+        Node feature columns per atom.
+    hidden
+        Atom feature channels.
+    pool
+        Global pooling: ``mean``, ``max`` or ``add``.
+    dropout
+        Dropout probability in the readout.
+    n_targets
+        Number of predicted labels.
+
+    Attributes
+    ----------
+    supports_dense
+        Whether the family also has ``forward_dense(DenseBatch)``.
+    needs_distances
+        Whether ``edge_weight`` is required.
+    """
+
+    supports_dense = False
+    needs_distances = True
+    #: How error messages name the family.
+    title = "model"
+
+    def __init__(self, pool: str) -> None:
+        super().__init__()
+        check_choice("pool", pool, set(POOLS))
+        self.pool = pool
+
+    def forward(
+        self,
+        x: Tensor,
+        edge_index: Tensor,
+        edge_weight: Tensor | None = None,
+        batch: Tensor | None = None,
+    ) -> Tensor:
+        """Predict from a (batched) crystal graph.
+
+        Parameters
+        ----------
+        x
+            Node features ``[N, F]`` (scaled as the family's ``Scaling`` says).
+        edge_index
+            ``[2, E]``, row 0 source j, row 1 target i.
+        edge_weight
+            Edge distances ``[E]`` (Å, or scaled for the ``paper`` family).
+        batch
+            Graph index of each node ``[N]``; ``None`` for one graph.
+
+        Returns
+        -------
+        Tensor
+            Scaled predictions ``[B, n_targets]``.
+        """
+        if edge_weight is None and self.needs_distances:
+            raise ValueError(f"{self.title} needs the edge distances (edge_weight, Å)")
+        return self.predict(x, edge_index, edge_weight, batch)
+
+    def predict(
+        self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None, batch: Tensor | None
+    ) -> Tensor:
+        """The family's network; see :meth:`forward` for the arguments."""
+        raise NotImplementedError
+
+
+def readout_head(
+    hidden: int, width: int, activation: torch.nn.Module, dropout: float, n_targets: int
+) -> torch.nn.Sequential:
+    """Linear(hidden, width) → activation → dropout → Linear(width, n_targets)."""
+    return torch.nn.Sequential(
+        torch.nn.Linear(hidden, width),
+        activation,
+        torch.nn.Dropout(dropout),
+        torch.nn.Linear(width, n_targets),
+    )
 
 
 class ShiftedSoftplus(torch.nn.Module):

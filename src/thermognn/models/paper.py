@@ -25,7 +25,9 @@ clamp predictions to the training range of the min-max scaled targets ([0, 1] fo
 sigmoid, ≥ 0 for a ReLU), so that no test configuration could ever be predicted beyond
 the extremes seen in training. The final layer is therefore linear.
 
-The edge weight e_ji is the min-max scaled distance (the trainer scales it).
+The edge weight e_ji is 1 − d_ji / cutoff (the trainer scales it: nearer neighbours
+weigh more, and the weight vanishes at the cutoff); runs written before used the
+distance min-max scaled on their training split.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from torch import Tensor
 from torch_geometric.nn import GraphConv
 
 from thermognn.models.dense import DenseBatch, dense_pool, masked_batch_norm
-from thermognn.models.layers import ACTIVATIONS, POOLS, check_choice, global_pool
+from thermognn.models.layers import ACTIVATIONS, CrystalGNN, check_choice, global_pool
 from thermognn.models.registry import Scaling, register_family, register_model
 
 #: Width of the hidden layer of the readout head (the paper's Linear(hidden, 16)).
@@ -46,18 +48,16 @@ HEAD_WIDTH = 16
 
 @register_family(
     "paper",
-    scaling=Scaling(node="minmax", edge="minmax", target="minmax"),
+    scaling=Scaling(node="minmax", edge="proximity", target="minmax"),
     description="the paper's GraphConv network (configurable: n_conv, pool, out_activation)",
 )
-class PaperGNN(torch.nn.Module):
+class PaperGNN(CrystalGNN):
     """GraphConv + BatchNorm + ReLU blocks, global pooling and a two-layer head.
 
     Parameters
     ----------
     in_channels
         Node features per atom (4: atomic number, mass, radius, electronegativity).
-    hidden
-        Channels of every convolution.
     n_conv
         Number of convolutions, 2, 3 or 4.
     pool
@@ -65,13 +65,14 @@ class PaperGNN(torch.nn.Module):
     out_activation
         Activation between Linear(hidden, 16) and Linear(16, n_targets): ``sigmoid``,
         ``relu`` or ``none``.
-    dropout
-        Dropout probability on the pooled graph features.
-    n_targets
-        Number of predicted labels.
+
+    ``hidden`` (channels of every convolution), ``dropout`` (on the pooled graph
+    features) and ``n_targets`` as in :class:`~thermognn.models.layers.CrystalGNN`;
+    ``edge_weight`` is optional (GraphConv without it weighs every edge 1).
     """
 
     supports_dense = True
+    needs_distances = False
 
     def __init__(
         self,
@@ -83,46 +84,23 @@ class PaperGNN(torch.nn.Module):
         dropout: float = 0.0,
         n_targets: int = 1,
     ) -> None:
-        super().__init__()
+        super().__init__(pool)
         check_choice("n_conv", n_conv, {2, 3, 4})
-        check_choice("pool", pool, set(POOLS))
         check_choice("out_activation", out_activation, set(ACTIVATIONS))
         widths = [in_channels] + [hidden] * n_conv
         self.convs = torch.nn.ModuleList(
             GraphConv(c_in, c_out, aggr="add") for c_in, c_out in zip(widths, widths[1:])
         )
         self.norms = torch.nn.ModuleList(torch.nn.BatchNorm1d(hidden) for _ in range(n_conv))
-        self.pool = pool
         self.out_activation = out_activation
         self.dropout = torch.nn.Dropout(dropout)
         self.lin1 = torch.nn.Linear(hidden, HEAD_WIDTH)
         self.lin2 = torch.nn.Linear(HEAD_WIDTH, n_targets)
 
-    def forward(
-        self,
-        x: Tensor,
-        edge_index: Tensor,
-        edge_weight: Tensor | None = None,
-        batch: Tensor | None = None,
+    def predict(
+        self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None, batch: Tensor | None
     ) -> Tensor:
-        """Sparse (PyG) forward pass.
-
-        Parameters
-        ----------
-        x
-            Scaled node features ``[N, in_channels]``.
-        edge_index
-            ``[2, E]``, row 0 source j, row 1 target i.
-        edge_weight
-            Scaled distances ``[E]`` (e_ji of eq. 1).
-        batch
-            Graph index of each node ``[N]``; ``None`` for one graph.
-
-        Returns
-        -------
-        Tensor
-            Scaled predictions ``[B, n_targets]``.
-        """
+        """Sparse (PyG) pass: scaled node features and e_ji of eq. 1 → ``[B, n_targets]``."""
         for conv, norm in zip(self.convs, self.norms, strict=True):
             x = torch.relu(norm(conv(x, edge_index, edge_weight)))
         return self.head(global_pool(x, batch, self.pool))

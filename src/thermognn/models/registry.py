@@ -6,16 +6,17 @@ calls :func:`get_model` and reads :class:`ModelSpec`, so a new family plugs in w
 touching it.
 
 Each spec also says how the trainer scales the inputs and targets for that family
-(:class:`Scaling`): the paper family uses min-max scaling of node features, edge
-distances and targets, as the paper did; the stronger families use atom embeddings or
-standardised features, distances in Å (for their radial basis) and standardised
-targets.
+(:class:`Scaling`): the paper family uses min-max scaling of node features and targets,
+as the paper did, and edge weights 1 − d / cutoff; the stronger families use atom
+embeddings or standardised features, distances in Å (for their radial basis) and
+standardised targets. Edge inputs never depend on a run's training rows, so one
+distance is one model input in every run.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -23,7 +24,7 @@ import torch
 
 from thermognn.errors import ThermognnError
 
-ScalerKind = Literal["minmax", "standard", "identity"]
+ScalerKind = Literal["minmax", "standard", "identity", "proximity"]
 
 
 @dataclass(frozen=True)
@@ -35,13 +36,15 @@ class Scaling:
     node
         Scaler of the node feature columns.
     edge
-        Scaler of the edge distances (``identity`` keeps Å).
+        Scaler of the edge distances d: ``proximity`` (1 − d / cutoff) or ``identity``
+        (Å), the fixed rules; ``minmax`` (fitted on the training distances) is how runs
+        written before ``proximity`` were scaled, kept so that they still load.
     target
         Scaler of each target column.
     """
 
     node: ScalerKind = "minmax"
-    edge: ScalerKind = "minmax"
+    edge: ScalerKind = "proximity"
     target: ScalerKind = "minmax"
 
 
@@ -99,10 +102,18 @@ class ModelSpec:
 #: All registered models by name.
 MODEL_REGISTRY: dict[str, ModelSpec] = {}
 _FAMILIES: dict[str, tuple[type[torch.nn.Module], Scaling, str]] = {}
+#: Hyperparameter search space declared by each family (see :func:`register_family`).
+_SEARCH_SPACES: dict[str, dict[str, Any]] = {}
+#: Hyperparameters a search may not set: the trainer fixes them from the data.
+_FIXED_HPARAMS = ("in_channels", "n_targets")
 
 
 def register_family(
-    family: str, *, scaling: Scaling, description: str = ""
+    family: str,
+    *,
+    scaling: Scaling,
+    description: str = "",
+    search_space: Mapping[str, Any] | None = None,
 ) -> Callable[[type[torch.nn.Module]], type[torch.nn.Module]]:
     """Class decorator: register a model family under its own name (no preset).
 
@@ -114,11 +125,23 @@ def register_family(
         How the trainer scales this family's inputs and targets.
     description
         One line describing the family.
+    search_space
+        Hyperparameters a sweep or search tunes, name → choices: a list (categorical),
+        or ``{"low": …, "high": …, "log": bool, "step": …}`` (integers when both bounds
+        are integers, else floats), or a dimension of :mod:`thermognn.studies.space`.
+        Names are constructor arguments or optimiser settings (``lr``, ``weight_decay``,
+        ``lr_decay``, ``lr_patience``); ``lr`` defaults to a log-uniform range. Without
+        a declaration, searches tune ``lr``, ``hidden`` and ``dropout``.
     """
 
     def decorate(cls: type[torch.nn.Module]) -> type[torch.nn.Module]:
         _FAMILIES[family] = (cls, scaling, description)
         register_model(family, family=family, description=description)
+        if search_space is not None:
+            _check_space_names(family, search_space)
+            _SEARCH_SPACES[family] = dict(search_space)
+        else:
+            _SEARCH_SPACES.pop(family, None)
         return cls
 
     return decorate
@@ -163,6 +186,35 @@ def get_model(name: str, **hparams: Any) -> torch.nn.Module:
     return spec.cls(**spec.resolve(**hparams))
 
 
+def family_search_space(name: str) -> dict[str, Any] | None:
+    """The search space declared by the family of model ``name`` (``None``: none declared)."""
+    space = _SEARCH_SPACES.get(model_spec(name).family)
+    return dict(space) if space is not None else None
+
+
+def family_models(family: str) -> list[str]:
+    """Registered presets of ``family`` (the family's own name when it has none)."""
+    _load_builtin_families()
+    presets = [n for n, s in MODEL_REGISTRY.items() if s.family == family and n != family]
+    return presets or ([family] if family in MODEL_REGISTRY else [])
+
+
+def _check_space_names(family: str, space: Mapping[str, Any]) -> None:
+    from thermognn.settings import OPTIMISER_KEYS
+
+    spec = MODEL_REGISTRY[family]
+    allowed = (spec.hparam_names() - set(_FIXED_HPARAMS)) | set(OPTIMISER_KEYS)
+    unknown = sorted(set(space) - allowed)
+    if unknown:
+        raise ThermognnError(
+            f"model family {family!r}: search space names {', '.join(unknown)}, which it does "
+            f"not take (it takes {', '.join(sorted(allowed))})"
+        )
+
+
 def _load_builtin_families() -> None:
-    """Import the modules that register the built-in families (idempotent)."""
+    """Import the built-in families and the installed plug-ins (idempotent)."""
     from thermognn.models import cgcnn, paper, schnet  # noqa: F401
+    from thermognn.plugins import load_plugins
+
+    load_plugins()

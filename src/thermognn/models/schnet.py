@@ -16,12 +16,12 @@ from torch import Tensor
 from torch_geometric.nn import MessagePassing
 
 from thermognn.models.layers import (
-    POOLS,
+    CrystalGNN,
     GaussianRBF,
     ShiftedSoftplus,
-    check_choice,
     cosine_cutoff,
     global_pool,
+    readout_head,
 )
 from thermognn.models.registry import Scaling, register_family
 
@@ -82,15 +82,13 @@ class Interaction(torch.nn.Module):
     scaling=Scaling(node="identity", edge="identity", target="standard"),
     description="SchNet-like continuous-filter convolutions on a Gaussian radial basis",
 )
-class SchNetGNN(torch.nn.Module):
+class SchNetGNN(CrystalGNN):
     """SchNet-like network for crystal graphs.
 
     Parameters
     ----------
     in_channels
         Node feature columns (column 0 must be the atomic number).
-    hidden
-        Atom feature channels.
     n_interactions
         Interaction blocks.
     n_rbf
@@ -102,13 +100,12 @@ class SchNetGNN(torch.nn.Module):
         to the graph cutoff).
     pool
         Pooling of the atom-wise outputs: ``mean`` (intensive labels), ``add`` or ``max``.
-    dropout
-        Dropout probability in the atom-wise readout.
-    n_targets
-        Number of predicted labels.
+
+    ``hidden``, ``dropout`` (in the atom-wise readout) and ``n_targets`` as in
+    :class:`~thermognn.models.layers.CrystalGNN`.
     """
 
-    supports_dense = False
+    title = "SchNet"
 
     def __init__(
         self,
@@ -122,52 +119,23 @@ class SchNetGNN(torch.nn.Module):
         dropout: float = 0.0,
         n_targets: int = 1,
     ) -> None:
-        super().__init__()
-        check_choice("pool", pool, set(POOLS))
+        super().__init__(pool)
         if in_channels < 1:
             raise ValueError("SchNet needs the atomic number as node feature column 0")
         n_filters = n_filters or hidden
         self.cutoff = float(cutoff)
-        self.pool = pool
         self.embedding = torch.nn.Embedding(MAX_Z + 1, hidden)
         self.rbf = GaussianRBF(n_rbf, self.cutoff)
         self.interactions = torch.nn.ModuleList(
             Interaction(hidden, n_rbf, n_filters) for _ in range(n_interactions)
         )
-        self.readout = torch.nn.Sequential(
-            torch.nn.Linear(hidden, hidden // 2),
-            ShiftedSoftplus(),
-            torch.nn.Dropout(dropout),
-            torch.nn.Linear(hidden // 2, n_targets),
-        )
+        self.readout = readout_head(hidden, hidden // 2, ShiftedSoftplus(), dropout, n_targets)
 
-    def forward(
-        self,
-        x: Tensor,
-        edge_index: Tensor,
-        edge_weight: Tensor | None = None,
-        batch: Tensor | None = None,
+    def predict(
+        self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None, batch: Tensor | None
     ) -> Tensor:
-        """Predict from raw node features and distances.
-
-        Parameters
-        ----------
-        x
-            Node features ``[N, F]``; column 0 is the atomic number.
-        edge_index
-            ``[2, E]``, row 0 source j, row 1 target i.
-        edge_weight
-            Distances ``[E]`` in Å.
-        batch
-            Graph index of each node; ``None`` for one graph.
-
-        Returns
-        -------
-        Tensor
-            Scaled predictions ``[B, n_targets]``.
-        """
-        if edge_weight is None:
-            raise ValueError("SchNet needs the edge distances (edge_weight, Å)")
+        """Raw node features (column 0: atomic number) and distances (Å) → ``[B, T]``."""
+        assert edge_weight is not None  # checked by CrystalGNN.forward
         z = x[:, 0].round().long().clamp(0, MAX_Z)
         h = self.embedding(z)
         rbf = self.rbf(edge_weight)

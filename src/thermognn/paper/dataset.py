@@ -1,11 +1,18 @@
 """Build the paper-shaped study data set with thermognn's own stages (resumable).
 
 Recipe (``thermognn/data/paper_dataset.toml``): Ag3SBr, Ag3SI and Ag3SBr_xI_(1-x)
-40-atom cells; a ``phonon`` set (T uniform in 150–600 K, eq. 3, ``abs`` policy, 0.5 THz
-floor), a ``random`` set whose amplitude range is calibrated so its band gaps match the
-phonon set's (see :mod:`thermognn.paper.calibrate`), and an ``md`` set (Ag3SBr, 200/400/
-600 K). Sets grow in rounds (``round_size`` per material and scheme, then labeled),
-so an interrupted build holds balanced data and the next call resumes where it stopped.
+40-atom cells in named sampling sets (row key ``sample_set``):
+
+* ``phonon`` — T uniform in 150–600 K, eq. 3, ``abs`` policy, 0.5 THz floor;
+* ``random-matched`` — random displacements whose amplitude range is calibrated so
+  the band gaps match the phonon set's (see :mod:`thermognn.paper.calibrate`);
+* ``random-paper`` — the paper's own range, a ~ U[0.1, 0.8] Å;
+* ``md`` — Ag3SBr snapshots at 200/400/600 K;
+* ``eg-validation`` — Ag3SBr, ``phonon-gaussian`` (⟨u²⟩ = ζ²) at 150/300/450/600 K:
+  direct labels that check the model's ensemble-averaged E_g(T).
+
+Sets grow in rounds (``round_size`` per material and scheme, then labeled), so an
+interrupted build holds balanced data and the next call resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -56,6 +63,15 @@ class DatasetRecipe:
     md_stride: int = 20
     md_equilibration: int = 250
     md_seed: int = 3
+    n_random_paper: int = 500
+    paper_amplitude: tuple[float, float] = (0.1, 0.8)
+    random_paper_seed: int = 4
+    validation_scheme: str = "phonon-gaussian"
+    validation_temperatures: list[float] = field(
+        default_factory=lambda: [150.0, 300.0, 450.0, 600.0]
+    )
+    n_validation: int = 160
+    validation_seed: int = 5
 
     @classmethod
     def from_toml(cls, path: str | Path = RECIPE_FILE) -> DatasetRecipe:
@@ -66,7 +82,7 @@ class DatasetRecipe:
         unknown = set(data) - known
         if unknown:
             raise ThermognnError(f"{path} [dataset]: unknown key(s) {sorted(unknown)}")
-        for key in ("supercell", "temperature_range", "amplitude"):
+        for key in ("supercell", "temperature_range", "amplitude", "paper_amplitude"):
             if key in data and data[key] is not None:
                 data[key] = tuple(data[key])
         return cls(**data)
@@ -121,7 +137,14 @@ def build_dataset(
     recipe: DatasetRecipe | None = None,
     *,
     workers: int | None = None,
-    stages: tuple[str, ...] = ("md-sample", "phonon", "random", "md"),
+    stages: tuple[str, ...] = (
+        "md-sample",
+        "phonon",
+        "random",
+        "md",
+        "eg-validation",
+        "random-paper",
+    ),
     status: Callable[[str], None] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> StudyDatabase:
@@ -145,6 +168,7 @@ def build_dataset(
         )
         say(f"  {summary.labeled} labeled, {summary.failed} failed, {summary.rate:.2f}/s")
 
+    sets: dict[str, str] = {}  # batch key -> sample-set name
     n_max = max(recipe.n_phonon, recipe.n_random)
     n_rounds = -(-n_max // recipe.round_size)
     if "md-sample" in stages and recipe.n_md > 0:  # cheap driver; labeled in chunks per round
@@ -163,6 +187,7 @@ def build_dataset(
             md_equilibration=recipe.md_equilibration,
         )
         sample_configurations(db, md, progress=progress)
+        sets[md.batch_key()] = "md"
     amplitude: tuple[float, float] | None = None
     for r in range(1, n_rounds + 1):
         upto = r * recipe.round_size
@@ -177,6 +202,7 @@ def build_dataset(
                     temperature_range=recipe.temperature_range,
                 )
                 sample_configurations(db, spec, status=say)
+                sets[spec.batch_key()] = "phonon"
             label(f"phonon set up to {min(upto, recipe.n_phonon)} per material", "scheme=phonon")
         if "random" in stages:
             amplitude = amplitude or calibrate(db, recipe, progress)
@@ -190,15 +216,59 @@ def build_dataset(
                     amplitude=amplitude,
                 )
                 sample_configurations(db, spec)
+                sets[spec.batch_key()] = "random-matched"
             label(f"random set up to {min(upto, recipe.n_random)} per material", "scheme!=md")
         if "md" in stages:  # keep MD labels in step with the rounds, also on a restart
             share = -(-recipe.n_md * r // n_rounds) - db.ase.count("scheme=md,labeled=1")
             if share > 0:
                 label("md snapshots", "scheme=md", limit=share)
+    if "eg-validation" in stages and recipe.n_validation > 0:
+        spec = _spec(
+            recipe,
+            recipe.md_material,
+            recipe.validation_scheme,
+            recipe.n_validation,
+            seed=recipe.validation_seed,
+            temperatures=list(recipe.validation_temperatures),
+        )
+        sample_configurations(db, spec)
+        sets[spec.batch_key()] = "eg-validation"
+        label("E_g(T) validation ensembles", f"scheme={recipe.validation_scheme}")
+    if "random-paper" in stages and recipe.n_random_paper > 0:
+        for r in range(1, -(-recipe.n_random_paper // recipe.round_size) + 1):
+            upto = min(r * recipe.round_size, recipe.n_random_paper)
+            for m in recipe.materials:
+                spec = _spec(
+                    recipe,
+                    m,
+                    "random",
+                    upto,
+                    seed=recipe.random_paper_seed,
+                    amplitude=recipe.paper_amplitude,
+                )
+                sample_configurations(db, spec)
+                sets[spec.batch_key()] = "random-paper"
+            label(f"random-paper set up to {upto} per material", "scheme=random")
+    tag_sample_sets(db, sets)
     if stages == ("md-sample",):
         return db
     label("everything left", None)
     return db
+
+
+def tag_sample_sets(db: StudyDatabase, sets: dict[str, str]) -> int:
+    """Write ``sample_set`` on the rows of each batch (``{batch key: set name}``) lacking it.
+
+    The names are labels of the sets, not drawing settings, so they stay out of the
+    batch keys (existing batches keep their keys and rows).
+    """
+    count = 0
+    for batch, name in sets.items():
+        for row in list(db.ase.select(batch=batch)):
+            if row.get("sample_set") != name:
+                db.ase.update(row.id, sample_set=name)
+                count += 1
+    return count
 
 
 def gap_summary(db: StudyDatabase) -> dict[str, dict[str, float]]:
@@ -217,7 +287,7 @@ def main() -> None:  # pragma: no cover - background build entry point
     parser = argparse.ArgumentParser(description="build the bundled paper data set")
     parser.add_argument("--db", required=True)
     parser.add_argument("--workers", type=int, default=None)
-    parser.add_argument("--stages", default="md-sample,phonon,random,md")
+    parser.add_argument("--stages", default="md-sample,phonon,random,md,eg-validation,random-paper")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     build_dataset(args.db, workers=args.workers, stages=tuple(args.stages.split(",")), status=print)

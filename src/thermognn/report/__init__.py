@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from thermognn.report.html import PAPER, write_report
+from thermognn.report.html import write_report
+from thermognn.report.page import PAPER
 
 __all__ = ["PAPER", "write_report"]

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from thermognn.labels.base import LABEL_NAMES, LABEL_UNITS
+from thermognn.plotting import pyplot, save_figure
 
 PRETTY = {
     "energy_per_atom": "E₀",
@@ -16,60 +17,76 @@ PRETTY = {
     "vbm": "VBM",
     "hydrostatic_stress": "σ_h",
 }
-SCHEME_COLOURS = {"phonon": "#2a9d5c", "random": "#7b4fb0", "combined": "#3a6fc4", "md": "#d9822b"}
+SCHEME_COLOURS = {
+    "phonon": "#2a9d5c",
+    "random": "#7b4fb0",
+    "random-matched": "#7b4fb0",
+    "random-paper": "#c0392b",
+    "combined": "#3a6fc4",
+    "md": "#d9822b",
+}
+#: Band gap (eV) below which a cell counts as near-metallic.
+NEAR_METAL_GAP = 0.1
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def label_distributions(db_path: str | Path, path: str | Path) -> Path:
-    """Histograms of the four labels per scheme (phonon, random, combined, md)."""
+def set_values(db_path: str | Path) -> dict[str, dict[str, list[float]]]:
+    """Label values per sampling set (``sample_set``, else the scheme), references left out."""
     from thermognn.database import StudyDatabase
 
-    plt = _plt()
     db = StudyDatabase(db_path, create=False)
     values: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for row in db.select(labeled=True):
         if row.scheme == "reference":
             continue
+        name = str(row.get("sample_set", row.scheme))
         for lab in LABEL_NAMES:
             if lab in row.key_value_pairs:
-                values[row.scheme][lab].append(row[lab])
-                if row.scheme in ("phonon", "random"):
-                    values["combined"][lab].append(row[lab])
+                values[name][lab].append(row[lab])
+    return values
+
+
+def set_summary(values: dict[str, dict[str, list[float]]]) -> dict[str, dict[str, float]]:
+    """Per set: count, mean ± std of each label, and the near-metallic fraction."""
+    out: dict[str, dict[str, float]] = {}
+    for name, by_label in sorted(values.items()):
+        gaps = np.asarray(by_label.get("band_gap", []), dtype=float)
+        entry: dict[str, float] = {"n": float(len(gaps))}
+        for lab, v in by_label.items():
+            entry[f"{lab}_mean"] = float(np.mean(v))
+            entry[f"{lab}_std"] = float(np.std(v))
+        entry["near_metallic_fraction"] = (
+            float(np.mean(gaps < NEAR_METAL_GAP)) if len(gaps) else 0.0
+        )
+        out[name] = entry
+    return out
+
+
+def label_distributions(db_path: str | Path, path: str | Path) -> Path:
+    """Histograms of the four labels per sampling set, side by side (paper SI Fig. 10)."""
+    plt = pyplot()
+    values = set_values(db_path)
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.4))
     for ax, lab in zip(axes, LABEL_NAMES):
         allv = np.concatenate(
             [np.asarray(v[lab]) for v in values.values() if v[lab]] or [np.zeros(1)]
         )
         bins = np.linspace(np.percentile(allv, 0.5), np.percentile(allv, 99.5), 50)
-        for scheme in ("combined", "phonon", "random", "md"):
-            v = values.get(scheme, {}).get(lab, [])
+        for k, (name, by_label) in enumerate(sorted(values.items())):
+            v = by_label.get(lab, [])
             if v:
                 ax.hist(
                     v,
                     bins=bins,
                     density=True,
-                    histtype="stepfilled" if scheme == "combined" else "step",
-                    alpha=0.3 if scheme == "combined" else 1.0,
+                    histtype="step",
                     lw=1.5,
-                    color=SCHEME_COLOURS[scheme],
-                    label=f"{scheme} ({len(v)})",
+                    color=SCHEME_COLOURS.get(name, f"C{k}"),
+                    label=f"{name} ({len(v)})",
                 )
         ax.set_xlabel(f"{PRETTY[lab]} ({LABEL_UNITS[lab]})")
         ax.set_ylabel("density")
     axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=120)
 
 
 def read_predictions(run_dir: str | Path) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
@@ -104,7 +121,7 @@ def parity_figure(
     run_dir: str | Path, label: str, path: str | Path, reference: str = "xTB"
 ) -> Path:
     """Train/val/test parity plots coloured by point density, and the error histograms."""
-    plt = _plt()
+    plt = pyplot()
     data = read_predictions(run_dir)[label]
     splits = [s for s in ("train", "val", "test") if s in data]
     fig, axes = plt.subplots(1, len(splits) + 1, figsize=(4.0 * (len(splits) + 1), 3.7))
@@ -131,8 +148,4 @@ def parity_figure(
     ax.set_xlabel(f"error ({unit})")
     ax.set_ylabel("normalised density")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=120)

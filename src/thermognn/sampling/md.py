@@ -82,6 +82,7 @@ def sample_md(
                 "md_stride": spec.md_stride,
                 "md_timestep": spec.md_timestep,
                 "md_restart": restart,
+                "sample_set": getattr(spec, "sample_set", None),
             }
             written.append(db.add_configuration(snap, u, record))
             if progress:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -25,9 +26,9 @@ from thermognn.database import StudyDatabase
 from thermognn.errors import ThermognnError
 from thermognn.phonons.amplitudes import ModePolicy
 from thermognn.sampling.displacements import (
-    SCHEMES,
-    phonon_displacements,
-    random_displacements,
+    DrawContext,
+    Scheme,
+    get_scheme,
     virtual_crystal_amplitudes,
 )
 from thermognn.structures import check_structure, parse_material, resolve_material
@@ -35,7 +36,8 @@ from thermognn.structures.io import shortest_distance
 
 log = logging.getLogger(__name__)
 
-PHONON_SCHEMES = ("phonon", "phonon-gaussian", "normal-mode")
+#: Names of sampling sets: a letter, then letters, digits, ``_ . + -``.
+SET_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.+-]*")
 
 
 @dataclass
@@ -47,7 +49,7 @@ class SamplingSpec:
     material
         Built-in name (``Ag3SBr``, ``Ag3SI``, ``Ag3SBrI``) or a structure file path.
     scheme
-        One of :data:`SCHEMES`.
+        A registered scheme (:func:`~thermognn.sampling.scheme_names`).
     n
         Number of configurations.
     seed
@@ -76,6 +78,13 @@ class SamplingSpec:
     md_stride, md_equilibration, md_timestep, md_friction
         MD scheme: steps between snapshots, steps before the first, time step (fs),
         Langevin friction (1/fs).
+    sample_set
+        Name of the sampling set (e.g. ``random-matched``, ``random-paper``), stored
+        per row as ``sample_set`` so one scheme can hold several sets. ``None`` (the
+        default) leaves the batch key as it was before sets existed.
+    scheme_options
+        Settings of a plug-in scheme (``ctx.spec.scheme_options``); part of the batch
+        key when given.
     """
 
     material: str
@@ -99,19 +108,26 @@ class SamplingSpec:
     md_timestep: float = 2.0
     md_friction: float = 0.01
     cache_dir: str | None = None
+    sample_set: str | None = None
+    scheme_options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def scheme_entry(self) -> Scheme:
+        """The registered scheme (a :class:`ThermognnError` naming the known ones)."""
+        try:
+            return get_scheme(self.scheme)
+        except ThermognnError as exc:
+            raise ThermognnError(f"scheme: {exc}") from None
 
     def validate(self) -> None:
         """Raise :class:`ThermognnError` naming the first bad field."""
-        if self.scheme not in SCHEMES:
-            raise ThermognnError(
-                f"scheme: unknown {self.scheme!r}; choose one of {', '.join(SCHEMES)}"
-            )
+        scheme = self.scheme_entry
         if self.n < 0:
             raise ThermognnError(f"n: must be ≥ 0, got {self.n}")
         temps = list(self.temperatures) + list(self.temperature_range or ())
         if any(not np.isfinite(t) or t < 0 for t in temps):
             raise ThermognnError(f"temperature: must be finite and ≥ 0 K, got {temps}")
-        if self.scheme != "random" and not temps:
+        if scheme.temperature and not temps:
             raise ThermognnError("temperature: the scheme needs at least one temperature")
         lo, hi = self.amplitude
         if lo < 0 or hi < lo:
@@ -119,6 +135,11 @@ class SamplingSpec:
         if self.min_distance is not None and self.min_distance <= 0:
             raise ThermognnError(f"min_distance: must be > 0 Å, got {self.min_distance}")
         ModePolicy(self.imaginary_policy, self.frequency_floor)
+        if self.sample_set is not None and not SET_NAME.fullmatch(self.sample_set):
+            raise ThermognnError(
+                f"sample_set: {self.sample_set!r} is not a set name (a letter, then letters, "
+                "digits, '_', '.', '+' or '-')"
+            )
 
     @property
     def policy(self) -> ModePolicy:
@@ -129,12 +150,18 @@ class SamplingSpec:
         d = asdict(self)
         d.pop("n")
         d.pop("cache_dir")
+        d = {k: v for k, v in d.items() if not _absent(k, v)}  # unset: keys predate them
         key = hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]
         try:  # ASE refuses strings that read as numbers ("153298046e17")
             float(key)
         except ValueError:
             return key
         return f"b{key}"
+
+
+def _absent(name: str, value: Any) -> bool:
+    """An optional setting left unset (kept out of batch keys and configs)."""
+    return name in ("sample_set", "scheme_options") and not value
 
 
 def config_rng(seed: int, index: int, batch: str) -> np.random.Generator:
@@ -242,7 +269,7 @@ def _references(db: StudyDatabase, spec: SamplingSpec) -> list[tuple[int, Atoms,
 
 
 def _temperature(spec: SamplingSpec, index: int, rng: np.random.Generator) -> float | None:
-    if spec.scheme == "random":
+    if not spec.scheme_entry.temperature:
         return None
     if spec.temperature_range is not None:
         return float(rng.uniform(*spec.temperature_range))
@@ -250,25 +277,21 @@ def _temperature(spec: SamplingSpec, index: int, rng: np.random.Generator) -> fl
 
 
 def _draw(
-    spec: SamplingSpec,
-    source: _PhononSource | None,
-    ref_id: int,
-    ref: Atoms,
-    x: float | None,
-    rng: np.random.Generator,
-    temperature: float | None,
+    scheme: Scheme, ctx: DrawContext, rng: np.random.Generator
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """One displacement field and the scheme-specific part of its record."""
-    if spec.scheme == "random":
-        a = float(rng.uniform(*spec.amplitude))
-        return random_displacements(rng, len(ref), a), {"amplitude": a}
-    assert source is not None and temperature is not None
-    if spec.scheme == "normal-mode":
-        u = source.normal_modes(ref_id, ref).sample(temperature, spec.policy, rng, 1)[0]
-    else:
-        zeta = source.amplitudes(ref_id, ref, temperature, x)
-        u = phonon_displacements(rng, zeta, gaussian=spec.scheme == "phonon-gaussian")
-    return u, {"fc_source": source.fc_source, **spec.policy.record()}
+    """One displacement field (Å) and the scheme-specific part of its record."""
+    assert scheme.draw is not None
+    out = scheme.draw(rng, ctx)
+    u, extra = out if isinstance(out, tuple) else (out, {})
+    u = np.asarray(u, dtype=float)
+    if u.shape != (ctx.n_atoms, 3):
+        raise ThermognnError(
+            f"scheme {scheme.name}: drew displacements of shape {u.shape}, "
+            f"expected ({ctx.n_atoms}, 3)"
+        )
+    if scheme.phonons:
+        extra = {"fc_source": ctx.source.fc_source, **ctx.spec.policy.record(), **extra}
+    return u, dict(extra)
 
 
 def sample_configurations(
@@ -286,16 +309,18 @@ def sample_configurations(
     if not isinstance(db, StudyDatabase):
         db = StudyDatabase(db)
     batch = spec.batch_key()
-    db.update_config(f"sample:{batch}", {k: v for k, v in asdict(spec).items() if k != "cache_dir"})
+    db.update_config(
+        f"sample:{batch}",
+        {k: v for k, v in asdict(spec).items() if k != "cache_dir" and not _absent(k, v)},
+    )
     done = db.existing_indices(batch)
     todo = [i for i in range(spec.n) if i not in done]
     if not todo:
         return []
     refs = _references(db, spec)
-    if spec.scheme == "md":
-        from thermognn.sampling.md import sample_md
-
-        return sample_md(db, spec, refs, todo, batch, progress=progress)
+    scheme = spec.scheme_entry
+    if scheme.trajectory is not None:
+        return scheme.trajectory(db, spec, refs, todo, batch, progress=progress)
     written = []
     for count, (atoms, u, record) in enumerate(
         draw_configurations(spec, refs, todo, batch, status=status), 1
@@ -318,17 +343,21 @@ def draw_configurations(
     """Draw configurations ``indices`` of a batch: (atoms, displacements, record).
 
     ``refs`` are (parent row id, reference supercell, Br fraction); configuration ``i``
-    displaces ``refs[i % len(refs)]``. Not for the ``md`` scheme. ``source`` (from
+    displaces ``refs[i % len(refs)]``. Not for trajectory schemes (``md``). ``source`` (from
     :func:`phonon_source`) lets several batches share loaded force constants.
     """
-    if source is None and spec.scheme in PHONON_SCHEMES:
+    scheme = spec.scheme_entry
+    if scheme.draw is None:
+        raise ThermognnError(f"scheme {spec.scheme}: samples whole trajectories, not single draws")
+    if source is None and scheme.phonons:
         source = _PhononSource(spec, status)
     for index in indices:
         rng = config_rng(spec.seed, index, batch)
         ref_id, ref, x = refs[index % len(refs)]
         temperature = _temperature(spec, index, rng)
+        ctx = DrawContext(spec, ref_id, ref, x, temperature, source)
         for tries in range(spec.max_tries):  # noqa: B007 - tries is the rejection count
-            u, extra = _draw(spec, source, ref_id, ref, x, rng, temperature)
+            u, extra = _draw(scheme, ctx, rng)
             atoms = ref.copy()
             atoms.positions += u
             if spec.min_distance is None or shortest_distance(atoms)[0] >= spec.min_distance:
@@ -350,6 +379,7 @@ def draw_configurations(
             "br_fraction": x,
             "rejections": tries,
             "min_distance": spec.min_distance,
+            "sample_set": spec.sample_set,  # None: not stored
             **extra,
         }
         yield atoms, u, record

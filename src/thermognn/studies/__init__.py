@@ -9,19 +9,19 @@ Public API:
   (paper SI Table 1);
 * :func:`plot_violins`, :func:`plot_learning_curves` — the figures.
 
-Every study trains its models as Dask tasks (:mod:`thermognn.studies.tasks`), records
+Every study trains its models as Dask tasks (:mod:`thermognn.experiments.tasks`), records
 each result as it arrives, and resumes from its folder.
 """
 
 from __future__ import annotations
 
+from thermognn.experiments.tasks import ClusterSpec, TaskPool
 from thermognn.studies.compare import ComparisonResult, run_md_comparison
-from thermognn.studies.curves import CurvePlan, CurveResult, run_learning_curves
+from thermognn.studies.curves import CurveResult, curve_spec, run_learning_curves
 from thermognn.studies.plots import plot_learning_curves, plot_violins
 from thermognn.studies.search import run_search
 from thermognn.studies.space import GRIDS, PAPER_GRID, SMALL_GRID, SearchSpace, TrialPoint
 from thermognn.studies.sweep import run_sweep
-from thermognn.studies.tasks import ClusterSpec, TaskPool
 from thermognn.studies.trials import SweepResult, best_hparams
 
 __all__ = [
@@ -30,13 +30,13 @@ __all__ = [
     "SMALL_GRID",
     "ClusterSpec",
     "ComparisonResult",
-    "CurvePlan",
     "CurveResult",
     "SearchSpace",
     "SweepResult",
     "TaskPool",
     "TrialPoint",
     "best_hparams",
+    "curve_spec",
     "plot_learning_curves",
     "plot_violins",
     "run_learning_curves",

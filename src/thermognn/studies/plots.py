@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from thermognn.studies.records import as_float
+from thermognn.experiments.records import as_float
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ def curve_summary(
         value = as_float(r.get(metric))
         if r.get("status") != "ok" or not math.isfinite(value):
             continue
-        key = (r["test_set"], r["train_scheme"])
+        key = (r["test_set"], r.get("arm") or r["train_scheme"])
         collected.setdefault(key, {}).setdefault(int(as_float(r["size"])), []).append(value)
     out = {}
     for key, by_size in collected.items():
@@ -186,7 +186,7 @@ def plot_learning_curves(
         logger.info("no finished run to plot")
         return None
     test_sets = list(dict.fromkeys(r["test_set"] for r in rows))
-    schemes = list(dict.fromkeys(r["train_scheme"] for r in rows))
+    schemes = list(dict.fromkeys(r.get("arm") or r["train_scheme"] for r in rows))
     colors = {s: f"C{k}" for k, s in enumerate(schemes)}
     figure = Figure(figsize=(4 * len(test_sets), 3.2 * len(metrics)), layout="constrained")
     axes = figure.subplots(len(metrics), len(test_sets), squeeze=False, sharex=True)

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from thermognn.errors import ThermognnError
-from thermognn.studies.jobs import (
+from thermognn.experiments.jobs import (
     DatasetRef,
     StopTraining,
     TrainJob,
@@ -37,12 +37,12 @@ from thermognn.studies.jobs import (
     crashed,
     train_job,
 )
-from thermognn.studies.records import as_float, normalise
+from thermognn.experiments.records import as_float, normalise
+from thermognn.experiments.tasks import ClusterSpec, TaskPool
+from thermognn.settings import TrainSettings
 from thermognn.studies.space import PAPER_GRID, SearchSpace, TrialPoint
-from thermognn.studies.tasks import ClusterSpec, TaskPool
 from thermognn.studies.trials import (
     SweepResult,
-    TrainSettings,
     TrialStudy,
     best_row,
     epochs_of,
@@ -194,18 +194,6 @@ def open_study(
     return study
 
 
-def space_distributions(space: SearchSpace) -> dict[str, Any]:
-    """Optuna distributions of the space: four categoricals holding the grid's choices."""
-    from optuna.distributions import CategoricalDistribution
-
-    return {
-        "model": CategoricalDistribution(list(space.models)),
-        "lr": CategoricalDistribution(list(space.lr)),
-        "hidden": CategoricalDistribution(list(space.hidden)),
-        "dropout": CategoricalDistribution(list(space.dropout)),
-    }
-
-
 class OptunaReporter:
     """Epoch hook run on the worker: report the validation loss, stop when pruned.
 
@@ -266,12 +254,12 @@ def run_search(
     epoch_budget: int | None = None,
     startup_trials: int = 10,
     sampler_seed: int | None = None,
-    epochs: int = 300,
-    patience: int = 30,
-    batch_size: int = 64,
+    epochs: int | None = None,
+    patience: int | None = None,
+    batch_size: int | None = None,
     seed: int = 0,
     split: Sequence[float] = (0.7, 0.15, 0.15),
-    device: str = "cpu",
+    device: str | None = None,
     workers: int | None = None,
     scheduler: str | None = None,
     connect_timeout: float = 10.0,
@@ -280,6 +268,7 @@ def run_search(
     cache_dir: str | Path | None = None,
     plots: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    split_ids: Mapping[str, Sequence[int]] | None = None,
 ) -> SweepResult:
     """Search ``space`` with Optuna (TPE + pruning); rank on validation MAE.
 
@@ -309,6 +298,9 @@ def run_search(
         Random trials before TPE models the space.
     sampler_seed
         Seed of the TPE sampler (default: ``seed``).
+    split_ids
+        An explicit ``{"train", "val", "test"}`` split by row id (e.g. a grid sweep's
+        ``split.json``, so search and grid are ranked on the same validation rows).
     epochs, patience, batch_size, seed, split, device
         Training settings.
     workers, scheduler, connect_timeout, keep, cutoff, cache_dir, plots, progress
@@ -323,9 +315,11 @@ def run_search(
         raise ThermognnError(f"trials must be ≥ 1, got {trials}")
     out = Path(out)
     data = DatasetRef.of(db, label, query, cutoff, cache_dir)
-    train = TrainSettings(epochs, patience, batch_size, seed, device)
+    train = TrainSettings.of(
+        None, epochs=epochs, patience=patience, batch_size=batch_size, seed=seed, device=device
+    )
     spec = storage_spec(storage, out)
-    prune = PrunerSpec(pruner, epochs, warmup=pruner_warmup)
+    prune = PrunerSpec(pruner, train.epochs, warmup=pruner_warmup)
     settings = {
         "space": space.to_dict(),
         "pruner": pruner,
@@ -334,7 +328,14 @@ def run_search(
         "study_name": study_name,
     }
     study = TrialStudy(
-        data, out, kind="optuna", train=train, fractions=split, keep=keep, settings=settings
+        data,
+        out,
+        kind="optuna",
+        train=train,
+        fractions=split,
+        keep=keep,
+        settings=settings,
+        split=split_ids,
     )
     identity = {
         "label": label,
@@ -382,7 +383,8 @@ class _Search:
     ) -> None:
         self.optuna_study, self.study, self.owner = optuna_study, study, owner
         self.storage, self.pruner, self.trials, self.budget = storage, pruner, trials, epoch_budget
-        self.distributions = space_distributions(space)
+        self.space = space
+        self.distributions = space.distributions()
         self.asked: dict[str, Any] = {}
         self.ran = 0
         self.used = sum(epochs_of(r) for r in study.table.rows())
@@ -401,7 +403,7 @@ class _Search:
             trial = self.optuna_study.ask(self.distributions)
             trial.set_user_attr("owner", self.owner)
             key = f"optuna-{trial.number:04d}"
-            point = TrialPoint(**trial.params)
+            point = self.space.point(trial.params)
             twin = self._twin(trial)
             if twin is not None:
                 self._record_duplicate(trial, point, twin)

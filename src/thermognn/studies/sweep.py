@@ -1,25 +1,100 @@
-"""The grid sweep: every point of a hyperparameter grid, one fixed split, on Dask.
+"""The grid sweep: every point of a hyperparameter grid, a configuration of the runner.
 
-:func:`run_sweep` trains each :class:`~thermognn.studies.space.TrialPoint` of a grid
-(the paper's 480 by default) on one fixed training split, ranks them on one fixed
-validation split and reports the best one's test metrics. Trials run as Dask tasks;
-each finished trial is appended to ``trials.csv`` at once, so a killed sweep resumes
-by running only the missing trials. See :mod:`thermognn.studies.trials` for the folder.
+:func:`run_sweep` makes each :class:`~thermognn.studies.space.TrialPoint` of a grid
+(the paper's 480 by default) an arm of one experiment: every arm has the same pool, so
+the paired seed gives every trial the same training and validation rows; one test set
+is reserved first (a share of the rows, or given ids). Trials are ranked on validation
+MAE and only the best one's test metrics are reported as the sweep's result. Each
+finished trial is recorded at once, so a killed sweep resumes by running only the
+missing trials; a grid may grow on a resume.
+
+Folder: the runner's (``results.csv``, ``test_sets.json``, ``plan.json``,
+``runs/<label>/<trial>/…``) plus the sweep's own view of it (see
+:mod:`thermognn.studies.trials`): ``trials.csv``, ``split.json``, ``best/``,
+``best.json``, ``summary.json`` and ``violins.png``.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from thermognn.studies.jobs import DatasetRef, crashed, train_job
-from thermognn.studies.space import PAPER_GRID, SearchSpace
-from thermognn.studies.tasks import ClusterSpec, TaskPool
-from thermognn.studies.trials import SweepResult, TrainSettings, TrialStudy
+from thermognn.errors import ThermognnError
+from thermognn.experiments import ExperimentResult, run_experiment
+from thermognn.experiments.records import ResultTable, format_cell, write_json
+from thermognn.settings import ArmSpec, ExperimentSpec, Selection, TestSetSpec, TrainSettings
+from thermognn.studies.space import PAPER_GRID, SearchSpace, TrialPoint
+from thermognn.studies.trials import KEEP_CHOICES, TRIAL_COLUMNS, SweepResult, best_row
 
 logger = logging.getLogger(__name__)
+
+TEST_SET = "test"
+
+
+def sweep_spec(
+    grid: SearchSpace,
+    label: str,
+    train: TrainSettings,
+    *,
+    query: str | None = None,
+    split: Sequence[float] = (0.7, 0.15, 0.15),
+    split_ids: Mapping[str, Sequence[int]] | None = None,
+) -> ExperimentSpec:
+    """The experiment of a grid sweep: one arm per grid point, one shared test set."""
+    train_frac, val_frac, test_frac = (float(f) for f in split)
+    if split_ids is not None:
+        pool = Selection(ids=sorted({*split_ids["train"], *split_ids["val"]}))
+        test = TestSetSpec(name=TEST_SET, select=Selection(ids=list(split_ids["test"])))
+        val_fraction = len(split_ids["val"]) / max(1, len(split_ids["train"]))
+    else:
+        pool = Selection(query=query)
+        test = TestSetSpec(name=TEST_SET, select=pool, fraction=test_frac)
+        val_fraction = val_frac / train_frac
+    arms = [
+        ArmSpec(
+            name=point.trial_id,
+            select=pool,
+            train={"model": point.model, "hparams": point.hparams()},
+        )
+        for point in grid.points()
+    ]
+    return ExperimentSpec(
+        labels=[label],
+        test_sets=[test],
+        arms=arms,
+        sizes=None,
+        seeds=1,
+        seed=train.seed,
+        val_fraction=val_fraction,
+        train=train,
+    )
+
+
+def trial_rows(
+    experiment: ExperimentResult, points: Mapping[str, TrialPoint], keep: str
+) -> list[dict[str, str]]:
+    """The ``trials.csv`` view of the experiment's results (one row per trial)."""
+    rows = []
+    for r in experiment.rows:
+        if r["test_set"] != TEST_SET or r["arm"] not in points:
+            continue
+        point = points[r["arm"]]
+        run_dir = f"runs/{r['label']}/{r['arm']}/{r['size']}/{r['seed']}"
+        row: dict[str, Any] = {
+            **r,
+            "trial": r["arm"],
+            **point.params(),
+            "extra": "" if not point.extra else str(dict(point.extra)),
+            "test_mae": r["mae"],
+            "test_rmse": r["rmse"],
+            "test_r2": r["r2"],
+            "run_dir": run_dir if keep == "all" and (experiment.out / run_dir).is_dir() else "",
+        }
+        rows.append({c: format_cell(row.get(c)) for c in TRIAL_COLUMNS})
+    return sorted(rows, key=lambda x: x["trial"])
 
 
 def run_sweep(
@@ -27,25 +102,27 @@ def run_sweep(
     *,
     label: str,
     out: str | Path,
-    query: Mapping[str, Any] | str | None = "labeled=1",
+    query: str | None = "labeled=1",
     grid: SearchSpace = PAPER_GRID,
-    epochs: int = 300,
-    patience: int = 30,
-    batch_size: int = 64,
+    epochs: int | None = None,
+    patience: int | None = None,
+    batch_size: int | None = None,
     seed: int = 0,
     split: Sequence[float] = (0.7, 0.15, 0.15),
-    device: str = "cpu",
+    device: str | None = None,
     workers: int | None = None,
     scheduler: str | None = None,
     connect_timeout: float = 10.0,
     keep: str = "best",
     retry_failed: bool = False,
-    cutoff: float = 5.5,
+    cutoff: float | None = None,
     cache_dir: str | Path | None = None,
     plots: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    train: TrainSettings | None = None,
+    split_ids: Mapping[str, Sequence[int]] | None = None,
 ) -> SweepResult:
-    """Train every point of ``grid`` on one fixed split; rank on validation MAE.
+    """Train every point of ``grid`` on the same rows; rank on validation MAE.
 
     Parameters
     ----------
@@ -54,53 +131,122 @@ def run_sweep(
     label
         Label to predict (``band_gap``, ``energy_per_atom``, ``vbm``, ``hydrostatic_stress``).
     out
-        Sweep folder; an existing one with the same settings is resumed.
+        Sweep folder; an existing one with the same settings is resumed (the grid may grow).
     query
-        ASE selection of the rows (default: labeled rows).
+        ASE selection of the rows (default: every labeled row).
     grid
         The hyperparameter grid (:data:`~thermognn.studies.space.PAPER_GRID`, or a
         sub-grid from :meth:`~thermognn.studies.space.SearchSpace.restrict`).
-    epochs, patience, batch_size
-        Maximum epochs, early-stopping patience and batch size of every trial.
+    epochs, patience, batch_size, device, cutoff
+        Training settings of every trial (default: ``train`` or
+        :class:`~thermognn.settings.TrainSettings`).
     seed
-        Seed of the fixed split and of every model's initial weights.
+        Seed of the test reservation, the shared subsample and every model's weights.
     split
-        (train, val, test) fractions of the fixed split.
-    device
-        ``cpu``, ``cuda`` or ``auto`` (on the workers).
+        (train, val, test) fractions.
     workers, scheduler, connect_timeout
         LocalCluster size (``0``: in this process) or the address of a Dask
         scheduler, and how long to wait for it (s).
     keep
-        Run folders kept: ``best`` (default), ``all`` or ``none``.
+        Run folders kept: ``best`` (``out/best``, default), ``all`` (``out/runs/…``
+        too) or ``none``.
     retry_failed
         Re-run trials recorded as ``failed``.
-    cutoff, cache_dir
-        Graph cutoff (Å) and graph cache folder.
+    cache_dir
+        Graph cache folder.
     plots
         Write the violin plots.
     progress
         Called as ``progress(done, total)`` after each trial.
+    train
+        Base training recipe (the grid point sets model, hyperparameters and lr).
+    split_ids
+        An explicit ``{"train", "val", "test"}`` split by row id (e.g. an experiment's
+        pool and reserved test sets): the test rows are reserved as given, the trials
+        train and validate on the others.
 
     Returns
     -------
     SweepResult
         All recorded trials, the best one, and how many ran now.
     """
-    data = DatasetRef.of(db, label, query, cutoff, cache_dir)
-    train = TrainSettings(epochs, patience, batch_size, seed, device)
-    study = TrialStudy(data, out, kind="grid", train=train, fractions=split, keep=keep)
-    done = study.recorded(retry_failed=retry_failed)
-    todo = [p for p in grid.points() if p.trial_id not in done]
-    skipped = grid.size - len(todo)
-    logger.info("sweep %s: %d trials to run, %d already recorded", out, len(todo), skipped)
-    ran = 0
-    if todo:
-        with TaskPool(ClusterSpec(workers, scheduler, connect_timeout)) as pool:
-            jobs = (study.job(p) for p in todo)
-            for job, outcome in pool.imap_unordered(train_job, jobs, on_error=crashed):
-                study.record(job, outcome)
-                ran += 1
-                if progress is not None:
-                    progress(skipped + ran, grid.size)
-    return study.finish(ran=ran, skipped=skipped, plots=plots)
+    if keep not in KEEP_CHOICES:
+        raise ThermognnError(f"keep must be one of {', '.join(KEEP_CHOICES)}, got {keep!r}")
+    recipe = TrainSettings.of(
+        train,
+        epochs=epochs,
+        patience=patience,
+        batch_size=batch_size,
+        seed=seed,
+        device=device,
+        cutoff=cutoff,
+    )
+    spec = sweep_spec(
+        grid,
+        label,
+        recipe,
+        query=None if query in (None, "", "labeled=1") else str(query),
+        split=split,
+        split_ids=split_ids,
+    )
+    out = Path(out)
+    experiment = run_experiment(
+        db,
+        spec,
+        out=out,
+        workers=workers,
+        scheduler=scheduler,
+        connect_timeout=connect_timeout,
+        keep="none" if keep == "none" else "all",
+        cache_dir=cache_dir,
+        progress=progress,
+        retry_failed=retry_failed,
+    )
+    points = {p.trial_id: p for p in grid.points()}
+    rows = trial_rows(experiment, points, keep)
+    table = ResultTable(out / "trials.csv", TRIAL_COLUMNS)
+    table.path.unlink(missing_ok=True)
+    table.append_many(rows)
+    first = spec.arms[0].name
+    write_json(
+        out / "split.json", experiment.plan.selection(first, experiment.plan.max_size(first), 0)
+    )
+    result = SweepResult(out, rows, best_row(rows), experiment.ran, experiment.skipped)
+    _write_best(out, label, result, keep)
+    if plots:
+        from thermognn.studies.plots import plot_violins
+
+        figure = plot_violins(rows, out / "violins.png")
+        if figure is not None:
+            result.figures.append(figure)
+    write_json(
+        out / "summary.json",
+        {
+            "trials": len(rows),
+            "status": result.status_counts,
+            "total_epochs": result.total_epochs,
+            "best": result.best,
+        },
+    )
+    return result
+
+
+def _write_best(out: Path, label: str, result: SweepResult, keep: str) -> None:
+    """``best.json`` and the best trial's run folder as ``best/``."""
+    if result.best is None:
+        return
+    write_json(out / "best.json", result.best)
+    if keep == "none":
+        return
+    found = sorted((out / "runs" / label / result.best["trial"]).glob("*/0"))
+    if not found:
+        if not (out / "best").is_dir():
+            logger.warning("%s: the best trial's run folder is missing", out)
+        return
+    staging = out / "best.new"
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(found[-1], staging)
+    shutil.rmtree(out / "best", ignore_errors=True)
+    staging.rename(out / "best")
+    if keep == "best":  # the trials' own folders are not kept
+        shutil.rmtree(out / "runs", ignore_errors=True)

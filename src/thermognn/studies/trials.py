@@ -28,14 +28,14 @@ import json
 import logging
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from thermognn.errors import ThermognnError
-from thermognn.studies.jobs import DatasetRef, TrainJob, TrainOutcome
-from thermognn.studies.records import (
+from thermognn.experiments.jobs import DatasetRef, TrainJob, TrainOutcome
+from thermognn.experiments.records import (
     ResultTable,
     as_float,
     check_settings,
@@ -44,6 +44,7 @@ from thermognn.studies.records import (
     write_files,
     write_json,
 )
+from thermognn.settings import TrainSettings
 from thermognn.studies.space import TrialPoint
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ TRIAL_COLUMNS = (
     "lr",
     "hidden",
     "dropout",
+    "extra",
     "status",
     "epochs_run",
     "best_epoch",
@@ -73,40 +75,6 @@ TRIAL_COLUMNS = (
 
 #: What ``keep`` accepts: the best trial's run folder, every trial's, or none.
 KEEP_CHOICES = ("best", "all", "none")
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """Training settings shared by every model of a study.
-
-    Attributes
-    ----------
-    epochs
-        Maximum epochs.
-    patience
-        Early-stopping patience (epochs).
-    batch_size
-        Graphs per batch.
-    seed
-        Seed of the split and of each model's weights.
-    device
-        ``cpu``, ``cuda`` or ``auto``.
-    """
-
-    epochs: int = 300
-    patience: int = 30
-    batch_size: int = 64
-    seed: int = 0
-    device: str = "cpu"
-
-    def __post_init__(self) -> None:
-        for name in ("epochs", "patience", "batch_size"):
-            if int(getattr(self, name)) < 1:
-                raise ThermognnError(f"{name} must be ≥ 1, got {getattr(self, name)}")
-
-    def recorded(self) -> dict[str, Any]:
-        """The settings that fix the results' meaning (the device does not)."""
-        return {k: v for k, v in asdict(self).items() if k != "device"}
 
 
 @dataclass
@@ -197,6 +165,7 @@ class TrialStudy:
         fractions: Sequence[float] = (0.7, 0.15, 0.15),
         keep: str = "best",
         settings: dict[str, Any] | None = None,
+        split: Mapping[str, Sequence[int]] | None = None,
     ) -> None:
         if keep not in KEEP_CHOICES:
             raise ThermognnError(f"keep must be one of {', '.join(KEEP_CHOICES)}, got {keep!r}")
@@ -208,7 +177,7 @@ class TrialStudy:
             {**data.describe(), **train.recorded(), "fractions": fractions, **(settings or {})},
         )
         self.split = fixed_split(
-            data, self.out / "split.json", seed=train.seed, fractions=fractions
+            data, self.out / "split.json", seed=train.seed, fractions=fractions, given=split
         )
         self.table = ResultTable(self.out / "trials.csv", TRIAL_COLUMNS)
         self.best = best_row(self.table.rows())
@@ -237,13 +206,9 @@ class TrialStudy:
             key=key or point.trial_id,
             data=self.data,
             split={k: self.split[k] for k in ("train", "val", "test")},
-            model=point.model,
-            hparams=point.hparams(),
-            seed=self.train.seed,
-            epochs=epochs or self.train.epochs,
-            patience=self.train.patience,
-            batch_size=self.train.batch_size,
-            device=self.train.device,
+            settings=TrainSettings.of(
+                self.train, model=point.model, hparams=point.hparams(), epochs=epochs
+            ),
             keep_files=self.keep != "none",
             on_epoch=on_epoch,
             info={"point": point},
@@ -258,6 +223,7 @@ class TrialStudy:
             "lr": point.lr,
             "hidden": point.hidden,
             "dropout": point.dropout,
+            "extra": json.dumps(dict(point.extra), sort_keys=True) if point.extra else "",
             "status": outcome.status,
             "epochs_run": outcome.epochs_run,
             "best_epoch": outcome.best_epoch,
@@ -312,19 +278,33 @@ class TrialStudy:
 
 
 def fixed_split(
-    data: DatasetRef, path: Path, *, seed: int, fractions: Sequence[float]
+    data: DatasetRef,
+    path: Path,
+    *,
+    seed: int,
+    fractions: Sequence[float],
+    given: Mapping[str, Sequence[int]] | None = None,
 ) -> dict[str, Any]:
     """The study's one train/val/test split, made once and stored (by row id) in ``path``.
 
+    ``given`` is an explicit split by row id (e.g. an experiment's pools and reserved
+    test sets, so a sweep never trains or selects on rows that a comparison tests on).
     Loading the data set here also warms the graph cache the workers read.
     """
-    from thermognn.studies.jobs import positions
+    from thermognn.experiments.jobs import positions
     from thermognn.training import split_dataset
 
     dataset = data.load()
     if path.is_file():
         stored = read_json(path)
         positions(dataset.row_ids, {k: stored[k] for k in ("train", "val", "test")})
+        return stored
+    if given is not None:
+        chosen = {k: sorted(int(r) for r in given[k]) for k in ("train", "val", "test")}
+        positions(dataset.row_ids, chosen)
+        stored = {"seed": seed, "strategy": "given", **chosen}
+        stored["sizes"] = {k: len(chosen[k]) for k in ("train", "val", "test")}
+        write_json(path, stored)
         return stored
     split = split_dataset(len(dataset), seed=seed, fractions=fractions, groups=dataset.parent_ids)
     stored = {

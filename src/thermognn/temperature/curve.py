@@ -1,224 +1,405 @@
-"""Property versus temperature, e.g. the thermal band-gap renormalisation E_g(T).
+"""Harmonic, fixed-volume thermal ensemble averages of a predicted label, e.g. ⟨E_g⟩_T.
 
-At each temperature, ``n_configs`` configurations are drawn with a phonon scheme (eq. 3
-amplitudes from the material's force constants, same policy and floor as sampling) and
-every model of the ensemble predicts them. The curve reports the mean over
-configurations and models, the spread over configurations (thermal fluctuations) and
-the spread between models (model uncertainty, when several runs are given).
+What the curve is: at each temperature T, ``n_configs`` configurations are drawn by
+displacing the atoms of the *reference* crystal (fixed cell, so fixed volume: no
+thermal expansion) with harmonic phonon amplitudes ζ(T) (paper eq. 3, same imaginary-mode
+policy and frequency floor as sampling), every model of the ensemble predicts the label
+of each, and the curve reports ⟨P⟩_T, the average over those configurations. It is the
+harmonic, fixed-volume ensemble average *of the model's prediction*, not a measured or
+anharmonic P(T); the models are trusted only inside the temperatures they were trained
+on, which the curve flags.
+
+Schemes: ``phonon-gaussian`` (default; ε ~ N(0, 1), so ⟨u²⟩ = ζ², the harmonic
+ensemble), ``normal-mode`` (correlated harmonic sampling over the supercell's normal
+modes) or ``phonon`` (the paper's eq. 3 with ε ~ U[-1, 1]: ⟨u²⟩ = ζ²/3, a *colder*
+ensemble than the harmonic one; kept for comparison with the paper). All temperatures
+share the same random numbers ε (common random numbers), so the curve's shape is not
+blurred by independent draws at each T.
 """
 
 from __future__ import annotations
 
-import csv
-import zlib
+import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
-from ase import Atoms
 
 from thermognn.errors import ThermognnError
-from thermognn.sampling.sample import SamplingSpec, draw_configurations, phonon_source
+from thermognn.temperature.domain import (
+    TrainingDomain,
+    ensemble_domain,
+    given_domain,
+    run_training_domain,
+)
+
+log = logging.getLogger(__name__)
+
+#: One line saying what the curve's ``mean`` is (CSV sidecar, plot, report).
+QUANTITY = (
+    "harmonic fixed-volume ensemble average <P>_T of the model-predicted label over "
+    "thermally displaced configurations of the reference crystal"
+)
+CURVE_SCHEMES = ("phonon-gaussian", "normal-mode", "phonon")
+CSV_COLUMNS = (
+    "temperature_K",
+    "label",
+    "unit",
+    "mean",
+    "sem",
+    "thermal_std",
+    "model_std",
+    "n_configs",
+    "n_models",
+    "in_training_range",
+    "scheme",
+)
+
+
+class EnsembleMember(Protocol):
+    """What the curve needs of a model: label names and predictions for structures."""
+
+    @property
+    def labels(self) -> list[str]: ...
+
+    def predict_atoms(self, structures: Sequence[Any]) -> np.ndarray: ...
 
 
 @dataclass
 class TemperatureCurve:
-    """Predicted label(s) versus temperature.
+    """⟨P⟩_T: harmonic, fixed-volume ensemble averages of predicted labels versus T.
 
     Attributes
     ----------
     temperatures
         K, shape (n_T,).
-    labels
-        Label names (columns), with ``units``.
+    labels, units
+        Label names (columns) and their units (eV, GPa, …).
     mean
-        Mean over configurations and models, shape (n_T, n_labels).
-    config_std
-        Standard deviation over configurations (model-averaged), same shape.
+        ⟨P⟩_T: mean over configurations and models, shape (n_T, n_labels).
+    sem
+        Standard error of ``mean``: sqrt(s²_configs / n_configs + model_std² / n_models),
+        s_configs the spread over configurations of the model-averaged prediction (all
+        models see the same configurations). With one model only the first term.
+    thermal_std
+        Spread of the predictions over configurations (thermal fluctuations of P at T,
+        root-mean-square over models), same shape.
     model_std
-        Standard deviation between models of the configuration mean (0 for one model).
+        Standard deviation between the models' ensemble averages (ddof 1); NaN for one
+        model (unknown, not zero).
     n_configs, n_models
-        Sample sizes.
+        Configurations per temperature and number of models.
+    in_training_range
+        (n_T,) booleans: T within every model's training temperatures; ``None`` when the
+        training range is unknown.
+    training_domain
+        That range (K) and where it was read from.
+    settings
+        Scheme, seed, supercell, imaginary-mode policy, frequency floor, force constants.
     """
 
     temperatures: np.ndarray
     labels: list[str]
     units: dict[str, str]
     mean: np.ndarray
-    config_std: np.ndarray
+    sem: np.ndarray
+    thermal_std: np.ndarray
     model_std: np.ndarray
     n_configs: int
     n_models: int
+    in_training_range: np.ndarray | None = None
+    training_domain: TrainingDomain | None = None
     material: str = ""
-    settings: dict[str, object] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def config_std(self) -> np.ndarray:
+        """Former name of :attr:`thermal_std`."""
+        return self.thermal_std
+
+    @property
+    def scheme(self) -> str:
+        return str(self.settings.get("scheme", ""))
+
+    def metadata(self) -> dict[str, Any]:
+        """What the curve is and how it was made (JSON-ready)."""
+        dom = self.training_domain
+        return {
+            "quantity": QUANTITY,
+            "material": self.material,
+            "labels": self.labels,
+            "units": self.units,
+            "n_configs": self.n_configs,
+            "n_models": self.n_models,
+            "training_range_K": None if dom is None else [dom.t_min, dom.t_max],
+            "training_range_source": None if dom is None else dom.source,
+            "training_schemes": None if dom is None else list(dom.schemes),
+            **self.settings,
+        }
 
     def write_csv(self, path: str | Path) -> Path:
-        """One row per temperature and label."""
+        """One row per temperature and label (:data:`CSV_COLUMNS`), plus ``<stem>.json``.
+
+        The JSON sidecar holds :meth:`metadata` (quantity, scheme, training range, …).
+        """
+        import csv
+        import json
+
         path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        flags = self.in_training_range
         with path.open("w", newline="") as fh:
             w = csv.writer(fh)
-            w.writerow(
-                [
-                    "temperature_K",
-                    "label",
-                    "unit",
-                    "mean",
-                    "config_std",
-                    "model_std",
-                    "n_configs",
-                    "n_models",
-                ]
-            )
+            w.writerow(CSV_COLUMNS)
             for i, t in enumerate(self.temperatures):
+                flag = "unknown" if flags is None else str(bool(flags[i])).lower()
                 for j, lab in enumerate(self.labels):
                     w.writerow(
                         [
                             f"{t:g}",
                             lab,
                             self.units.get(lab, ""),
-                            f"{self.mean[i, j]:.6g}",
-                            f"{self.config_std[i, j]:.6g}",
-                            f"{self.model_std[i, j]:.6g}",
+                            *(
+                                f"{a[i, j]:.6g}"
+                                for a in (self.mean, self.sem, self.thermal_std, self.model_std)
+                            ),
                             self.n_configs,
                             self.n_models,
+                            flag,
+                            self.scheme,
                         ]
                     )
+        path.with_suffix(".json").write_text(json.dumps(self.metadata(), indent=1, default=str))
         return path
 
-    def plot(self, path: str | Path) -> Path:
-        """Mean ± configuration spread (band) and model spread (error bars) vs T."""
-        import matplotlib
+    def plot(self, path: str | Path, direct: Any = None) -> Path:
+        """Figure of ⟨P⟩_T (see :func:`thermognn.temperature.plot.plot_curve`)."""
+        from thermognn.temperature.plot import plot_curve
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        return plot_curve(self, path, direct=direct)
 
-        fig, axes = plt.subplots(
-            1, len(self.labels), figsize=(4.2 * len(self.labels), 3.4), squeeze=False
-        )
-        for j, (ax, lab) in enumerate(zip(axes[0], self.labels)):
-            m, s = self.mean[:, j], self.config_std[:, j]
-            ax.fill_between(self.temperatures, m - s, m + s, alpha=0.25, label="± thermal spread")
-            ax.errorbar(
-                self.temperatures,
-                m,
-                yerr=self.model_std[:, j],
-                marker="o",
-                ms=3,
-                capsize=2,
-                label="mean (± model spread)",
+
+def _load_members(
+    models: Sequence[str | Path | EnsembleMember], device: str
+) -> tuple[list[EnsembleMember], list[TrainingDomain | None]]:
+    """Predictors for run folders (with their training domains) or given objects."""
+    members: list[EnsembleMember] = []
+    domains: list[TrainingDomain | None] = []
+    for m in models:
+        if isinstance(m, str | Path):
+            from thermognn.training import Predictor
+
+            members.append(Predictor.from_run(m, device))
+            domains.append(run_training_domain(m))
+        else:
+            members.append(m)
+            domains.append(None)
+    labels = list(members[0].labels)
+    for m, member in zip(models, members, strict=True):
+        if list(member.labels) != labels:
+            raise ThermognnError(f"{m}: predicts {member.labels}, not {labels} like {models[0]}")
+    return members, domains
+
+
+def _units(member: EnsembleMember) -> dict[str, str]:
+    record = getattr(member, "record", None)
+    return dict(getattr(record, "units", None) or getattr(member, "units", None) or {})
+
+
+def _check_domain(
+    temps: np.ndarray, domain: TrainingDomain | None, scheme: str, strict: bool
+) -> np.ndarray | None:
+    """In-range mask of ``temps``; warns (``strict``: raises) on extrapolation."""
+    if domain is None:
+        if strict:
+            raise ThermognnError(
+                "strict: the models' training temperatures are unknown; give train_range"
             )
-            ax.set_xlabel("temperature (K)")
-            ax.set_ylabel(f"{lab} ({self.units.get(lab, '')})")
-            ax.set_title(f"{self.material}: {lab}(T)")
-            ax.grid(alpha=0.3)
-        axes[0][0].legend(fontsize=8)
-        fig.tight_layout()
-        path = Path(path)
-        fig.savefig(path, dpi=130)
-        plt.close(fig)
-        return path
+        log.warning("training temperature range unknown: temperatures are not checked")
+        return None
+    if domain.schemes and scheme not in domain.schemes:
+        msg = (
+            f"scheme: the models were trained on {'/'.join(domain.schemes)} rows, not "
+            f"{scheme}: at the same T the displacement statistics differ (extrapolation)"
+        )
+        if strict:
+            raise ThermognnError(f"strict: {msg}")
+        log.warning(msg)
+    inside = domain.contains(temps)
+    if not inside.all():
+        outside = ", ".join(f"{t:g}" for t in temps[~inside])
+        msg = (
+            f"temperatures {outside} K lie outside the training range "
+            f"{domain.t_min:g}–{domain.t_max:g} K (extrapolation)"
+        )
+        if strict:
+            raise ThermognnError(f"strict: {msg}")
+        log.warning(msg)
+    return inside
 
 
-def property_vs_temperature(
-    runs: Sequence[str | Path],
+def harmonic_ensemble_average(
+    models: Sequence[str | Path | EnsembleMember],
     material: str,
     temperatures: Sequence[float],
     *,
     n_configs: int = 32,
     seed: int = 0,
     supercell: tuple[int, int, int] = (2, 2, 2),
-    scheme: str = "phonon",
+    scheme: str = "phonon-gaussian",
     phonons: str | None = None,
     calculator: str = "gfn1-xtb",
     imaginary_policy: str = "abs",
     frequency_floor: float = 0.5,
+    train_range: Sequence[float] | None = None,
+    strict: bool = False,
+    device: str = "cpu",
     progress: Callable[[int, int], None] | None = None,
 ) -> TemperatureCurve:
-    """Predict every run's labels on phonon-sampled configurations at each temperature.
+    """⟨P⟩_T of every model's labels over thermally displaced reference configurations.
 
     Parameters
     ----------
-    runs
-        Run folders (one model, or an ensemble of seeds); all must predict the same labels.
+    models
+        Run folders (one model, or an ensemble / the seeds of a study), or objects with
+        ``labels`` and ``predict_atoms`` (:class:`EnsembleMember`); all must predict the
+        same labels.
     material
-        Built-in name or structure file (the reference crystal).
+        Built-in name or structure file (the reference crystal; its cell is kept fixed).
     temperatures
         K, each ≥ 0.
-    scheme
-        ``phonon``, ``phonon-gaussian`` or ``normal-mode``.
     n_configs
-        Configurations per temperature.
+        Configurations per temperature (≥ 2); every model predicts the same ones.
     seed
         Seed of the draws (the same seed gives the same configurations).
     supercell
         Repetitions of the reference crystal; must match the models' training cells.
+    scheme
+        ``phonon-gaussian`` (default, ⟨u²⟩ = ζ²), ``normal-mode``, or ``phonon``
+        (ε ~ U[-1, 1], ⟨u²⟩ = ζ²/3).
     phonons
         phonopy folder/file; default: bundled, cached or computed with ``calculator``.
     calculator
         Calculator for force constants when they must be computed.
     imaginary_policy, frequency_floor
-        Mode policy, as for sampling (DESIGN.md §2).
+        Mode policy and floor (THz), as for sampling (DESIGN.md §2).
+    train_range
+        (T_min, T_max) in K the models were trained on; default: read from each run's
+        training rows (:func:`~thermognn.temperature.domain.run_training_domain`).
+    strict
+        Refuse temperatures outside the training range (or an unknown range), and a
+        ``scheme`` other than the training rows' (warned about otherwise).
+    device
+        Device of the models loaded from run folders.
     progress
         Called as ``progress(done, total)`` per temperature.
+
+    Raises
+    ------
+    ThermognnError
+        Bad temperatures, scheme, ``n_configs`` or ``train_range``; models predicting
+        different labels; with ``strict``, temperatures outside the training range.
     """
+    from thermognn.sampling.sample import SamplingSpec, draw_configurations, phonon_source
     from thermognn.structures import resolve_material
-    from thermognn.training import Predictor
 
     temps = np.asarray(list(temperatures), dtype=float)
     if temps.size == 0 or np.any(~np.isfinite(temps)) or np.any(temps < 0):
         raise ThermognnError(f"temperatures: need finite values ≥ 0 K, got {temps.tolist()}")
-    if scheme not in ("phonon", "phonon-gaussian", "normal-mode"):
-        raise ThermognnError(f"scheme: {scheme!r} is not a phonon scheme")
-    if not runs:
-        raise ThermognnError("no model runs given")
-    predictors = [Predictor.from_run(r) for r in runs]
-    labels = list(predictors[0].record.labels)
-    for r, p in zip(runs, predictors):
-        if list(p.record.labels) != labels:
-            raise ThermognnError(f"{r}: predicts {p.record.labels}, not {labels} like {runs[0]}")
-    reference = resolve_material(material, supercell, seed=seed)
-    refs: list[tuple[int, Atoms, float | None]] = [(0, reference, None)]
-    preds = np.zeros((len(temps), len(predictors), n_configs, len(labels)))
-    source = None  # force constants loaded once, imaginary modes named once
-    for i, t in enumerate(temps):
-        spec = SamplingSpec(
-            material,
-            scheme,
-            n_configs,
-            seed=seed,
-            supercell=supercell,
-            temperatures=[float(t)],
-            phonons=phonons,
-            calculator=calculator,
-            imaginary_policy=imaginary_policy,
-            frequency_floor=frequency_floor,
+    if scheme not in CURVE_SCHEMES:
+        raise ThermognnError(
+            f"scheme: {scheme!r} is not a phonon scheme; choose one of {', '.join(CURVE_SCHEMES)}"
         )
-        spec.validate()
-        batch = f"T{zlib.crc32(spec.batch_key().encode())}"
-        source = source or phonon_source(spec)
+    if n_configs < 2:
+        raise ThermognnError(f"n_configs: need ≥ 2 configurations per temperature, got {n_configs}")
+    if not models:
+        raise ThermognnError("no model runs given")
+    members, domains = _load_members(models, device)
+    domain = ensemble_domain(domains)
+    if train_range is not None:  # an explicit range; the runs' training schemes still count
+        schemes = domain.schemes if domain is not None else ()
+        domain = replace(given_domain(train_range), schemes=schemes)
+    inside = _check_domain(temps, domain, scheme, strict)
+    labels = list(members[0].labels)
+    base = SamplingSpec(
+        material,
+        scheme,
+        n_configs,
+        seed=seed,
+        supercell=supercell,
+        temperatures=[0.0],
+        phonons=phonons,
+        calculator=calculator,
+        imaginary_policy=imaginary_policy,
+        frequency_floor=frequency_floor,
+    )
+    base.validate()
+    batch = f"curve-{base.batch_key()}"  # T-independent: the same ε at every temperature
+    source = phonon_source(base)  # force constants loaded once, imaginary modes named once
+    refs: list[tuple[int, Any, float | None]] = [
+        (0, resolve_material(material, supercell, seed=seed), None)
+    ]
+    preds = np.zeros((len(temps), len(members), n_configs, len(labels)))
+    for i, t in enumerate(temps):
+        spec = replace(base, temperatures=[float(t)])
         draws = draw_configurations(spec, refs, list(range(n_configs)), batch, source=source)
         atoms = [a for a, _, _ in draws]
-        for k, p in enumerate(predictors):
-            preds[i, k] = p.predict_atoms(atoms)
+        for k, member in enumerate(members):
+            preds[i, k] = member.predict_atoms(atoms)
         if progress:
             progress(i + 1, len(temps))
-    per_model_mean = preds.mean(axis=2)  # (T, models, labels)
+    return _summarise(preds, temps, labels, members, inside, domain, material, source, base)
+
+
+def _summarise(
+    preds: np.ndarray,
+    temps: np.ndarray,
+    labels: list[str],
+    members: list[EnsembleMember],
+    inside: np.ndarray | None,
+    domain: TrainingDomain | None,
+    material: str,
+    source: Any,
+    spec: Any,
+) -> TemperatureCurve:
+    """Statistics of predictions ``preds[T, model, config, label]``."""
+    n_models, n_configs = preds.shape[1], preds.shape[2]
+    averaged = preds.mean(axis=1)  # (T, configs, labels): model-averaged prediction
+    model_std = (
+        preds.mean(axis=2).std(axis=1, ddof=1)
+        if n_models > 1
+        else np.full((len(temps), len(labels)), np.nan)
+    )
+    sem2 = averaged.var(axis=1, ddof=1) / n_configs
+    if n_models > 1:
+        sem2 = sem2 + model_std**2 / n_models
     return TemperatureCurve(
         temperatures=temps,
         labels=labels,
-        units=dict(predictors[0].record.units),
-        mean=preds.mean(axis=(1, 2)),
-        config_std=preds.std(axis=2).mean(axis=1),
-        model_std=per_model_mean.std(axis=1),
+        units=_units(members[0]),
+        mean=averaged.mean(axis=1),
+        sem=np.sqrt(sem2),
+        thermal_std=np.sqrt(preds.var(axis=2, ddof=1).mean(axis=1)),
+        model_std=model_std,
         n_configs=n_configs,
-        n_models=len(predictors),
+        n_models=n_models,
+        in_training_range=inside,
+        training_domain=domain,
         material=material,
         settings={
-            "scheme": scheme,
-            "seed": seed,
-            "supercell": list(supercell),
-            "imaginary_policy": imaginary_policy,
-            "frequency_floor": frequency_floor,
+            "scheme": spec.scheme,
+            "seed": spec.seed,
+            "supercell": list(spec.supercell),
+            "imaginary_policy": spec.imaginary_policy,
+            "frequency_floor": spec.frequency_floor,
+            "fc_source": getattr(source, "fc_source", None),
+            "volume": "fixed (reference cell)",
         },
     )
+
+
+#: Former name, kept for callers of the earlier API (note: the default scheme is now
+#: ``phonon-gaussian``; pass ``scheme="phonon"`` for the old, paper eq. 3 ensemble).
+property_vs_temperature = harmonic_ensemble_average

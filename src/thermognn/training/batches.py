@@ -8,7 +8,7 @@ to know which path is used.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor
@@ -31,8 +31,11 @@ def batch_positions(n: int, batch_size: int, generator: torch.Generator | None) 
     return chunks
 
 
-class DenseSource:
-    """Graphs as one :class:`DenseGraphStore`; a batch is a single index operation.
+_S = TypeVar("_S", bound="_Source")
+
+
+class _Source:
+    """Scaled graphs and targets that yield ``(inputs, y)`` batches.
 
     Parameters
     ----------
@@ -42,21 +45,39 @@ class DenseSource:
         Scaled targets ``[n, T]`` (or ``None`` for prediction).
     """
 
-    dense = True
+    dense: bool
 
     def __init__(self, graphs: Sequence[Data], targets: Tensor | None) -> None:
-        self.store = DenseGraphStore(graphs)
         self.targets = targets
+        self._hold(graphs)
 
-    def __len__(self) -> int:
-        return len(self.store)
+    def _hold(self, graphs: Sequence[Data]) -> None:
+        raise NotImplementedError
 
-    def to(self, device: torch.device) -> DenseSource:
+    def _place(self, device: torch.device) -> None:
+        raise NotImplementedError
+
+    def to(self: _S, device: torch.device) -> _S:
         """Move the tensors to ``device`` (in place); returns self."""
-        self.store.to(device)
+        self._place(torch.device(device))
         if self.targets is not None:
             self.targets = self.targets.to(device)
         return self
+
+
+class DenseSource(_Source):
+    """Graphs as one :class:`DenseGraphStore`; a batch is a single index operation."""
+
+    dense = True
+
+    def _hold(self, graphs: Sequence[Data]) -> None:
+        self.store = DenseGraphStore(graphs)
+
+    def _place(self, device: torch.device) -> None:
+        self.store.to(device)
+
+    def __len__(self) -> int:
+        return len(self.store)
 
     def batches(
         self, batch_size: int, generator: torch.Generator | None = None
@@ -73,33 +94,20 @@ class DenseSource:
         return model.forward_dense(inputs)  # type: ignore[operator]
 
 
-class SparseSource:
-    """Graphs collated into PyG batches (any sizes, any model).
-
-    Parameters
-    ----------
-    graphs
-        Scaled graphs (``x``, ``edge_index``, ``edge_weight``).
-    targets
-        Scaled targets ``[n, T]`` (or ``None`` for prediction).
-    """
+class SparseSource(_Source):
+    """Graphs collated into PyG batches (any sizes, any model); moved as they are made."""
 
     dense = False
 
-    def __init__(self, graphs: Sequence[Data], targets: Tensor | None) -> None:
+    def _hold(self, graphs: Sequence[Data]) -> None:
         self.graphs = list(graphs)
-        self.targets = targets
         self.device = torch.device("cpu")
+
+    def _place(self, device: torch.device) -> None:
+        self.device = device
 
     def __len__(self) -> int:
         return len(self.graphs)
-
-    def to(self, device: torch.device) -> SparseSource:
-        """Batches are moved to ``device`` as they are made; returns self."""
-        self.device = torch.device(device)
-        if self.targets is not None:
-            self.targets = self.targets.to(device)
-        return self
 
     def batches(
         self, batch_size: int, generator: torch.Generator | None = None

@@ -9,7 +9,11 @@ A run folder holds everything needed to use or audit the model::
       split.json        strategy, seed, dataset positions and row ids of each split
       metrics.json      MAE, RMSE, R², Pearson R², max error per label and split
       predictions.csv   row_id, split, label, true, predicted (physical units)
-      history.csv       epoch, train_loss, val_loss, best_val_loss, seconds
+      history.csv       epoch, train/val/smoothed val/best val loss, lr, seconds
+      history.png       the learning curve (log scale)
+
+The recipe is a :class:`~thermognn.settings.TrainSettings`; ``model.json`` records it
+whole under ``training``.
 """
 
 from __future__ import annotations
@@ -28,18 +32,18 @@ import torch
 from thermognn._version import __version__
 from thermognn.errors import ThermognnError
 from thermognn.models import ModelSpec, model_spec
+from thermognn.settings import TrainSettings
 from thermognn.training.batches import make_source, predict_scaled
 from thermognn.training.checkpoint import RECORD_FILE, RunRecord, save_weights, write_json
+from thermognn.training.device import resolve_device
+from thermognn.training.history import write_history
 from thermognn.training.labels import label_units, resolve_labels
-from thermognn.training.loop import EpochLog, FitConfig, FitResult, fit
+from thermognn.training.loop import EpochLog, FitResult, fit
 from thermognn.training.metrics import regression_metrics
 from thermognn.training.scalers import Scalers
 from thermognn.training.splits import Split, given_split, split_dataset
 
 logger = logging.getLogger(__name__)
-
-#: Keys of ``hparams`` that configure the optimiser rather than the model.
-OPTIMISER_HPARAMS = ("lr", "weight_decay", "lr_decay", "lr_patience")
 
 
 @dataclass
@@ -74,17 +78,6 @@ class RunResult:
     wall_time: float
 
 
-def resolve_device(device: str) -> torch.device:
-    """``cpu``, ``cuda`` (error when absent) or ``auto`` (CUDA when present)."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ThermognnError("--device cuda: no CUDA device is available (use cpu or auto)")
-    if device != "cpu" and not device.startswith("cuda"):
-        raise ThermognnError(f"device must be cpu, cuda or auto, got {device!r}")
-    return torch.device(device)
-
-
 def _load_dataset(
     db: Any, labels: list[str], query: Any, cutoff: float, cache_dir: Any, missing: str
 ) -> Any:
@@ -111,16 +104,15 @@ def _target_columns(dataset: Any, labels: list[str]) -> list[int]:
     return [list(dataset.labels).index(name) for name in labels]
 
 
-def _split_hparams(
+def _model_hparams(
     spec: ModelSpec,
-    hparams: Mapping[str, Any] | None,
+    hparams: Mapping[str, Any],
     n_features: int,
     n_targets: int,
     cutoff: float,
-) -> tuple[dict[str, Any], dict[str, float]]:
-    """Resolved model hyperparameters and optimiser settings from one dict."""
-    user = dict(hparams or {})
-    optimiser = {k: float(user.pop(k)) for k in OPTIMISER_HPARAMS if k in user}
+) -> dict[str, Any]:
+    """Every constructor argument of the model, checked by building it once."""
+    user = dict(hparams)
     fixed = {"in_channels": n_features, "n_targets": n_targets}
     if "cutoff" in spec.hparam_names():
         user.setdefault("cutoff", cutoff)
@@ -130,7 +122,7 @@ def _split_hparams(
             spec.cls(**resolved)
         except (TypeError, ValueError) as exc:
             raise ThermognnError(f"model {spec.name!r}: {exc}") from None
-    return resolved, optimiser
+    return resolved
 
 
 def _prepare_out(out: str | Path, overwrite: bool) -> Path:
@@ -147,24 +139,17 @@ def train_run(
     db: Any,
     *,
     labels: str | Sequence[str],
-    model: str = "paper-1",
-    query: Mapping[str, Any] | str | None = None,
-    hparams: Mapping[str, Any] | None = None,
     out: str | Path,
-    seed: int = 0,
-    epochs: int = 300,
-    patience: int = 30,
-    batch_size: int = 64,
-    device: str = "cpu",
-    split: Sequence[float] = (0.7, 0.15, 0.15),
+    settings: TrainSettings | Mapping[str, Any] | None = None,
+    query: Mapping[str, Any] | str | None = None,
     dataset: Any = None,
     split_indices: Mapping[str, Sequence[int]] | None = None,
     progress: bool | Callable[[EpochLog], None] = True,
-    cutoff: float = 5.5,
     cache_dir: str | Path | None = None,
     missing: str = "skip",
     dense: bool | None = None,
     overwrite: bool = False,
+    **overrides: Any,
 ) -> RunResult:
     """Train one model on a study database and write its run folder.
 
@@ -175,40 +160,35 @@ def train_run(
         ``dataset`` is given.
     labels
         One label name, a list of names (one multi-target model), or ``"all"``.
-    model
-        Registry name (``paper-1`` … ``paper-6``, ``paper``, ``schnet``, ``cgcnn``).
-    query
-        ASE selection of rows (dict or string), e.g. ``{"scheme": "phonon"}``.
-    hparams
-        Model hyperparameters (``hidden``, ``dropout``, family-specific ones) plus the
-        optimiser's ``lr`` (default 1e-3), ``weight_decay`` (default 0), and
-        ``lr_decay``/``lr_patience`` (reduce the learning rate on a validation plateau;
-        default off).
     out
         Run folder to write.
-    seed
-        Seed of the split, the initial weights, dropout and batch order.
-    epochs, patience, batch_size
-        Maximum epochs, early-stopping patience (epochs), graphs per batch.
-    device
-        ``cpu``, ``cuda`` or ``auto``.
-    split
-        Fractions (train, val, test).
+    settings
+        The training recipe (:class:`~thermognn.settings.TrainSettings` or a dict of
+        its fields); ``None`` = the defaults.
+    query
+        ASE selection of rows (dict or string), e.g. ``{"scheme": "phonon"}``.
     dataset
-        A prebuilt :class:`thermognn.graphs.GraphDataset` (reused across runs).
+        A prebuilt :class:`thermognn.graphs.GraphDataset` (reused across runs); its
+        cutoff wins over ``settings.cutoff``.
     split_indices
-        Explicit ``{"train": [...], "val": [...], "test": [...]}`` dataset positions.
+        Explicit ``{"train": [...], "val": [...], "test": [...]}`` dataset positions
+        (otherwise ``settings.split`` of the dataset, drawn with ``settings.seed``).
     progress
         ``True`` for a progress bar on stderr, ``False`` for none, or a callback
         receiving each :class:`EpochLog`.
-    cutoff, cache_dir, missing
-        Graph cutoff (Å), graph cache folder and the missing-label policy
-        (``skip``/``error``) when the dataset is built from ``db``.
+    cache_dir, missing
+        Graph cache folder and the missing-label policy (``skip``/``error``) when the
+        dataset is built from ``db``.
     dense
         Use the dense path (``None``: when the model supports it and every graph has
         the same number of atoms).
     overwrite
         Allow writing into a folder that already holds a run.
+    **overrides
+        :class:`~thermognn.settings.TrainSettings` fields replacing those of
+        ``settings`` (``model``, ``hparams``, ``seed``, ``epochs``, ``patience``,
+        ``lr`` …; ``None`` keeps the setting). Optimiser keys inside ``hparams``
+        (``lr``, ``lr_decay`` …, the older spelling) move to their own fields.
 
     Returns
     -------
@@ -216,35 +196,32 @@ def train_run(
         Metrics per label and split, best epoch, stop reason, wall time.
     """
     start = time.perf_counter()
+    recipe = TrainSettings.of(settings, **overrides)
     names = resolve_labels(labels)
     if dataset is None:
-        dataset = _load_dataset(db, names, query, cutoff, cache_dir, missing)
+        dataset = _load_dataset(db, names, query, recipe.cutoff, cache_dir, missing)
+    graph_cutoff = float(getattr(dataset, "cutoff", recipe.cutoff))
+    if graph_cutoff != recipe.cutoff:
+        logger.info(
+            "using the dataset's %.3g Å cutoff (settings: %.3g Å)", graph_cutoff, recipe.cutoff
+        )
+        recipe = TrainSettings.of(recipe, cutoff=graph_cutoff)
     columns = _target_columns(dataset, names)
-    spec = model_spec(model)
+    spec = model_spec(recipe.model)
     n_features = int(dataset[0].x.shape[1])
-    graph_cutoff = float(getattr(dataset, "cutoff", cutoff))
-    model_hparams, optimiser = _split_hparams(spec, hparams, n_features, len(names), graph_cutoff)
+    model_hparams = _model_hparams(spec, recipe.hparams, n_features, len(names), graph_cutoff)
     the_split = (
         given_split(split_indices, len(dataset))
         if split_indices is not None
-        else split_dataset(len(dataset), seed=seed, fractions=split, groups=dataset.parent_ids)
+        else split_dataset(
+            len(dataset), seed=recipe.seed, fractions=recipe.split, groups=dataset.parent_ids
+        )
     )
     if the_split.sizes["val"] == 0:
         raise ThermognnError("the validation split is empty; early stopping needs one")
-    config = FitConfig(
-        epochs=epochs,
-        patience=patience,
-        lr=optimiser.get("lr", 1e-3),
-        weight_decay=optimiser.get("weight_decay", 0.0),
-        lr_decay=optimiser.get("lr_decay", 1.0),
-        lr_patience=int(optimiser.get("lr_patience", 10)),
-        batch_size=batch_size,
-        seed=seed,
-    )
+    device = resolve_device(recipe.device)
     run_dir = _prepare_out(out, overwrite)
-    trainer = _Trainer(
-        dataset, columns, spec, model_hparams, the_split, config, resolve_device(device), dense
-    )
+    trainer = _Trainer(dataset, columns, spec, model_hparams, the_split, recipe, device, dense)
     record = trainer.record(names, graph_cutoff, db, query)
     write_json(run_dir / "split.json", the_split.to_dict(np.asarray(dataset.row_ids)))
     write_json(run_dir / RECORD_FILE, record.to_dict())
@@ -252,21 +229,23 @@ def train_run(
     metrics = trainer.evaluate(run_dir, names)
     wall = time.perf_counter() - start
     _finish_record(run_dir, record, fit_result, wall)
-    _write_history(run_dir, fit_result.history)
+    write_history(run_dir, fit_result.history)
     write_json(
         run_dir / "metrics.json",
         {
             "units": label_units(names),
             "stop_reason": fit_result.stop_reason,
             "best_epoch": fit_result.best_epoch,
+            "epochs_run": fit_result.epochs_run,
             "final_lr": fit_result.final_lr,
             "metrics": metrics,
         },
     )
     logger.info(
-        "run %s: best epoch %d, stopped by %s, %.1f s",
+        "run %s: best epoch %d of %d, stopped by %s, %.1f s",
         run_dir,
         fit_result.best_epoch,
+        fit_result.epochs_run,
         fit_result.stop_reason,
         wall,
     )
@@ -291,17 +270,19 @@ class _Trainer:
         spec: ModelSpec,
         hparams: dict[str, Any],
         split: Split,
-        config: FitConfig,
+        settings: TrainSettings,
         device: torch.device,
         dense: bool | None,
     ) -> None:
         self.dataset, self.columns, self.spec, self.hparams = dataset, columns, spec, hparams
-        self.split, self.config, self.device = split, config, device
+        self.split, self.settings, self.device = split, settings, device
         physical = torch.cat([g.y[:, columns] for g in dataset]).double()
         self.true = physical.numpy()
         train = split.indices["train"]
         kinds = (spec.scaling.node, spec.scaling.edge, spec.scaling.target)
-        self.scalers = Scalers.fit([dataset[int(i)] for i in train], self.true[train], kinds)
+        self.scalers = Scalers.fit(
+            [dataset[int(i)] for i in train], self.true[train], kinds, settings.cutoff
+        )
         sizes = {int(g.num_nodes) for g in dataset}
         supports = bool(getattr(spec.cls, "supports_dense", False))
         if dense and not supports:
@@ -328,7 +309,7 @@ class _Trainer:
             cutoff=cutoff,
             scalers=self.scalers,
             training={
-                **vars(self.config),
+                **self.settings.model_dump(),
                 "device": str(self.device),
                 "dense": self.dense,
                 "torch": torch.__version__,
@@ -348,14 +329,14 @@ class _Trainer:
         """Seeded training; the best weights are written to ``model.pt`` as they come."""
         devices = [self.device.index or 0] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(self.config.seed)
+            torch.manual_seed(self.settings.seed)
             self.model = self.spec.cls(**self.hparams).to(self.device)
-            with _progress_callback(progress, self.config.epochs) as on_epoch:
+            with _progress_callback(progress, self.settings.epochs) as on_epoch:
                 return fit(
                     self.model,
                     self.sources["train"],
                     self.sources["val"],
-                    self.config,
+                    self.settings,
                     on_epoch=on_epoch,
                     on_improve=lambda m, _e: save_weights(run_dir, m),
                 )
@@ -366,7 +347,7 @@ class _Trainer:
         rows: list[tuple[Any, ...]] = []
         row_ids = np.asarray(self.dataset.row_ids)
         for split, index in self.split.indices.items():
-            scaled = predict_scaled(self.model, self.sources[split], 4 * self.config.batch_size)
+            scaled = predict_scaled(self.model, self.sources[split], 4 * self.settings.batch_size)
             predicted = self.scalers.target.inverse(scaled.double().reshape(len(index), -1)).numpy()
             true = self.true[index]
             for k, name in enumerate(labels):
@@ -396,22 +377,6 @@ def _finish_record(run_dir: Path, record: RunRecord, result: FitResult, wall: fl
         logger.warning(
             "%s: training loss turned NaN; kept the weights of epoch %d", run_dir, result.best_epoch
         )
-
-
-def _write_history(run_dir: Path, history: list[EpochLog]) -> None:
-    with (run_dir / "history.csv").open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(("epoch", "train_loss", "val_loss", "best_val_loss", "seconds"))
-        for h in history:
-            writer.writerow(
-                (
-                    h.epoch,
-                    f"{h.train_loss:.8g}",
-                    f"{h.val_loss:.8g}",
-                    f"{h.best_val_loss:.8g}",
-                    f"{h.seconds:.4f}",
-                )
-            )
 
 
 def _progress_callback(progress: bool | Callable[[EpochLog], None], epochs: int) -> Any:

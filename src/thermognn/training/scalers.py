@@ -6,7 +6,17 @@ to (v − offset) / scale:
 
 * ``minmax``: offset = minimum, scale = maximum − minimum (the paper's choice);
 * ``standard``: offset = mean, scale = standard deviation;
-* ``identity``: offset 0, scale 1 (e.g. distances kept in Å for a radial basis).
+* ``identity``: offset 0, scale 1 (e.g. distances kept in Å for a radial basis);
+* ``proximity``: offset = cutoff, scale = −cutoff, i.e. v ↦ 1 − v / cutoff (edge
+  distances d ≤ cutoff as weights in [0, 1): the nearer the neighbour, the larger; 0
+  exactly at the cutoff, so a neighbour entering or leaving the cutoff sphere changes
+  the graph continuously).
+
+``proximity`` depends on nothing but the cutoff, so the same distance is the same model
+input in every run, whatever its training rows (a fitted ``minmax`` of the distances,
+used by older runs of the paper family, moves with them; those runs still load). On
+the paper's Ag3SBr band gaps it also trains better than the min-max or d / cutoff
+weights (``benchmarks/bench_recipe.py``).
 
 A constant column gets scale 1, so it maps to 0 instead of dividing by zero.
 """
@@ -23,7 +33,7 @@ from torch_geometric.data import Data
 
 from thermognn.errors import CheckpointError
 
-_KINDS = ("minmax", "standard", "identity")
+_KINDS = ("minmax", "standard", "identity", "proximity")
 
 
 @dataclass(frozen=True)
@@ -33,7 +43,7 @@ class ColumnScaler:
     Attributes
     ----------
     kind
-        ``minmax``, ``standard`` or ``identity``.
+        ``minmax``, ``standard``, ``identity`` or ``proximity``.
     offset, scale
         One value per column, in the columns' physical units.
     """
@@ -43,13 +53,21 @@ class ColumnScaler:
     scale: tuple[float, ...]
 
     @classmethod
-    def fit(cls, kind: str, values: np.ndarray) -> ColumnScaler:
-        """Fit to ``values`` ``[n, columns]`` (physical units)."""
+    def fit(cls, kind: str, values: np.ndarray, cutoff: float | None = None) -> ColumnScaler:
+        """Fit to ``values`` ``[n, columns]`` (physical units).
+
+        ``cutoff`` (Å) fixes the ``proximity`` kind, which ignores the values beyond
+        their number of columns.
+        """
         if kind not in _KINDS:
             raise ValueError(f"scaler kind must be one of {_KINDS}, got {kind!r}")
         values = np.asarray(values, dtype=np.float64)
         values = values.reshape(len(values), -1)
         columns = values.shape[1]
+        if kind == "proximity":
+            if cutoff is None or not cutoff > 0:
+                raise ValueError(f"the proximity scaler needs a positive cutoff, got {cutoff!r}")
+            return cls("proximity", (float(cutoff),) * columns, (-float(cutoff),) * columns)
         if kind == "identity" or len(values) == 0:
             return cls("identity", (0.0,) * columns, (1.0,) * columns)
         if kind == "minmax":
@@ -114,7 +132,11 @@ class Scalers:
 
     @classmethod
     def fit(
-        cls, graphs: Sequence[Data], targets: np.ndarray, kinds: tuple[str, str, str]
+        cls,
+        graphs: Sequence[Data],
+        targets: np.ndarray,
+        kinds: tuple[str, str, str],
+        cutoff: float | None = None,
     ) -> Scalers:
         """Fit on the training graphs and their targets ``[n, labels]`` only.
 
@@ -126,12 +148,14 @@ class Scalers:
             Training targets in physical units.
         kinds
             Scaler kinds of (node, edge, target).
+        cutoff
+            Graph cutoff (Å), which fixes a ``proximity`` kind.
         """
         x = torch.cat([g.x for g in graphs]).numpy()
         distance = torch.cat([g.edge_attr.reshape(-1) for g in graphs]).numpy()
         return cls(
             ColumnScaler.fit(kinds[0], x),
-            ColumnScaler.fit(kinds[1], distance.reshape(-1, 1)),
+            ColumnScaler.fit(kinds[1], distance.reshape(-1, 1), cutoff),
             ColumnScaler.fit(kinds[2], targets),
         )
 

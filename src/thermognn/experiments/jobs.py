@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from thermognn.errors import ThermognnError
+from thermognn.settings import TrainSettings
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ RUN_FILES = (
     "metrics.json",
     "predictions.csv",
     "history.csv",
+    "history.png",
 )
 
 #: Outcome statuses.
@@ -143,16 +145,8 @@ class TrainJob:
         The data set.
     split
         ``{"train": ids, "val": ids, "test": ids}`` database row ids.
-    model
-        Registry name.
-    hparams
-        Model hyperparameters plus ``lr``.
-    seed
-        Seed of the weights, dropout and batch order.
-    epochs, patience, batch_size
-        Training settings.
-    device
-        ``cpu``, ``cuda`` or ``auto``.
+    settings
+        Training settings (model, hyperparameters, optimiser, seed, epochs …).
     groups
         Named subsets (row ids) of the test split scored on their own.
     keep_files
@@ -167,13 +161,7 @@ class TrainJob:
     key: str
     data: DatasetRef
     split: dict[str, list[int]]
-    model: str
-    hparams: dict[str, Any]
-    seed: int = 0
-    epochs: int = 300
-    patience: int = 30
-    batch_size: int = 64
-    device: str = "cpu"
+    settings: TrainSettings = field(default_factory=TrainSettings)
     groups: dict[str, list[int]] = field(default_factory=dict)
     keep_files: bool = False
     on_epoch: Callable[[Any], None] | None = None
@@ -289,15 +277,9 @@ def train_job(job: TrainJob) -> TrainOutcome:
             result = train_run(
                 job.data.db,
                 labels=[job.data.label],
-                model=job.model,
                 query=job.data.query,
-                hparams=dict(job.hparams),
                 out=run_dir,
-                seed=job.seed,
-                epochs=job.epochs,
-                patience=job.patience,
-                batch_size=job.batch_size,
-                device=job.device,
+                settings=job.settings,
                 dataset=dataset,
                 split_indices=split,
                 progress=watch,

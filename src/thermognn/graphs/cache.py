@@ -1,0 +1,108 @@
+"""On-disk cache of the graphs of one row selection.
+
+The graphs of one selection are stored as a single ``.npz`` file (no pickles,
+loaded with ``allow_pickle=False``) named by a SHA-256 key over the selected rows' id,
+unique id, modification time and label values, the cutoff, the label names, the node
+feature schema and :data:`~thermognn.graphs.build.GRAPH_FORMAT_VERSION`. Changing any
+of them (relabelling a row, rewriting its atoms, a new cutoff) gives a new key and a
+rebuild; stale cache files are left in place, never deleted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch_geometric.data import Data
+
+from thermognn.graphs.build import GRAPH_FORMAT_VERSION
+from thermognn.graphs.features import NODE_FEATURES
+from thermognn.graphs.rows import SelectedRow
+
+logger = logging.getLogger(__name__)
+
+
+def default_cache_dir(db_path: Path | None) -> Path | None:
+    """``<db file>.graphs/`` next to a local database file."""
+    return None if db_path is None else db_path.with_name(db_path.name + ".graphs")
+
+
+def cache_key(rows: list[SelectedRow], label_names: tuple[str, ...], cutoff: float) -> str:
+    """SHA-256 over the selected rows' identity and labels and the graph settings."""
+    record = {
+        "graph_format": GRAPH_FORMAT_VERSION,
+        "node_features": list(NODE_FEATURES),
+        "cutoff": float(cutoff).hex(),
+        "labels": list(label_names),
+        "rows": [
+            [row.id, row.unique_id, float(row.mtime).hex(), [float(v).hex() for v in row.values]]
+            for row in rows
+        ],
+    }
+    return hashlib.sha256(json.dumps(record).encode()).hexdigest()
+
+
+_NODE_FIELDS = ("x", "z", "pos")
+_EDGE_FIELDS = ("edge_attr", "edge_shift")
+
+
+def write_cache(
+    path: Path, key: str, graphs: list[Data], label_names: tuple[str, ...], cutoff: float
+) -> None:
+    """Write the graphs as one ``.npz`` file, atomically (temporary file + rename)."""
+    arrays: dict[str, Any] = {
+        "key": np.array(key),
+        "labels": np.array(label_names),
+        "cutoff": np.array(cutoff),
+        "node_ptr": np.cumsum([0] + [g.num_nodes for g in graphs]).astype(np.int64),
+        "edge_ptr": np.cumsum([0] + [g.num_edges for g in graphs]).astype(np.int64),
+        "edge_index": torch.cat([g.edge_index for g in graphs], dim=1).numpy(),
+        "cell": torch.cat([g.cell for g in graphs]).numpy(),
+        "y": torch.cat([g.y for g in graphs]).numpy(),
+    }
+    for name in _NODE_FIELDS + _EDGE_FIELDS:
+        arrays[name] = torch.cat([g[name] for g in graphs]).numpy()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as handle:
+            np.savez(handle, **arrays)
+        os.replace(handle.name, path)
+    except OSError as err:
+        logger.warning("could not write the graph cache %s: %s", path, err)
+
+
+def read_cache(path: Path, key: str) -> list[Data] | None:
+    """Read the graphs of a cache file; ``None`` when absent, stale or unreadable."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if str(npz["key"]) != key:
+                return None
+            arrays = {name: npz[name] for name in npz.files}
+    except (OSError, ValueError, KeyError) as err:
+        logger.warning("ignoring unreadable graph cache %s: %s", path, err)
+        return None
+    node_ptr, edge_ptr = arrays["node_ptr"], arrays["edge_ptr"]
+    graphs = []
+    for k in range(len(node_ptr) - 1):
+        nodes = slice(node_ptr[k], node_ptr[k + 1])
+        edges = slice(edge_ptr[k], edge_ptr[k + 1])
+        fields = {name: torch.from_numpy(arrays[name][nodes].copy()) for name in _NODE_FIELDS}
+        fields.update({name: torch.from_numpy(arrays[name][edges].copy()) for name in _EDGE_FIELDS})
+        graphs.append(
+            Data(
+                edge_index=torch.from_numpy(arrays["edge_index"][:, edges].copy()),
+                cell=torch.from_numpy(arrays["cell"][k : k + 1].copy()),
+                y=torch.from_numpy(arrays["y"][k : k + 1].copy()),
+                **fields,
+            )
+        )
+    return graphs

@@ -1,0 +1,170 @@
+"""How much of the paper's study ``thermognn reproduce`` runs: the presets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from thermognn.errors import ThermognnError
+
+
+@dataclass
+class Preset:
+    """One preset of :func:`~thermognn.paper.reproduce.reproduce`.
+
+    Attributes
+    ----------
+    name
+        Preset name.
+    grid
+        The sweep's grid: ``models``, ``lr``, ``hidden``, ``dropout`` lists.
+    sweep_labels
+        Labels with a sweep of their own; the others use the band gap's best setting.
+    sweep_epochs, sweep_patience
+        Training length of each sweep trial.
+    sizes
+        Training sizes of the band-gap learning curves.
+    all_sizes_for_every_label
+        Run every size for every label (otherwise only the largest for the others).
+    seeds
+        Paired seeds of every comparison.
+    test_size
+        Structures reserved per sampling set as its test set.
+    epochs, patience, min_epochs
+        Training length of the comparison models (the recipe's schedule and smoothed
+        stopping rule apply).
+    explain_structures, explain_seeds, explain_epochs
+        GNNExplainer: test structures, explainer seeds, explainer epochs.
+    temperatures, temperature_configs
+        E_g(T): temperatures (K) and configurations per temperature.
+    batch_size
+        Graphs per batch.
+    compare_min_rows
+        Fewest labeled MD rows for the MD comparison to run.
+    """
+
+    name: str
+    grid: dict[str, list[Any]]
+    sweep_labels: list[str]
+    sweep_epochs: int
+    sweep_patience: int
+    sizes: list[int]
+    all_sizes_for_every_label: bool
+    seeds: int
+    test_size: int
+    epochs: int
+    patience: int
+    min_epochs: int
+    explain_structures: int
+    explain_seeds: int
+    explain_epochs: int
+    temperatures: list[float] = field(
+        default_factory=lambda: [float(t) for t in range(150, 601, 50)]
+    )
+    temperature_configs: int = 32
+    batch_size: int = 64
+    compare_min_rows: int = 50
+
+
+PRESETS: dict[str, Preset] = {
+    # the main job of `make demo`: every size for the band gap, the largest for the rest
+    "quick": Preset(
+        name="quick",
+        grid={
+            "models": ["paper-1", "paper-3", "paper-5"],
+            "lr": [1e-3, 1e-4, 1e-5],
+            "hidden": [64],
+            "dropout": [0.0],
+        },
+        sweep_labels=["band_gap"],
+        sweep_epochs=60,
+        sweep_patience=20,
+        sizes=[100, 250, 500, 1000],
+        all_sizes_for_every_label=False,
+        seeds=5,
+        test_size=250,
+        epochs=150,
+        patience=40,
+        min_epochs=30,
+        explain_structures=6,
+        explain_seeds=2,
+        explain_epochs=100,
+    ),
+    # every size for every label, a sweep per label, longer training
+    "full": Preset(
+        name="full",
+        grid={
+            "models": ["paper-1", "paper-3", "paper-5"],
+            "lr": [1e-3, 1e-4, 1e-5],
+            "hidden": [64, 128],
+            "dropout": [0.0],
+        },
+        sweep_labels=["energy_per_atom", "band_gap", "vbm", "hydrostatic_stress"],
+        sweep_epochs=200,
+        sweep_patience=50,
+        sizes=[100, 250, 500, 1000],
+        all_sizes_for_every_label=True,
+        seeds=5,
+        test_size=250,
+        epochs=600,
+        patience=100,
+        min_epochs=50,
+        explain_structures=20,
+        explain_seeds=5,
+        explain_epochs=200,
+    ),
+    # the paper's protocol: 480-model grid per label, 10 seeds (GPU territory)
+    "paper": Preset(
+        name="paper",
+        grid={
+            "models": [f"paper-{k}" for k in range(1, 7)],
+            "lr": [1e-2, 1e-3, 1e-4, 1e-5, 1e-6],
+            "hidden": [32, 64, 128, 256],
+            "dropout": [0.0, 0.2, 0.4, 0.6],
+        },
+        sweep_labels=["energy_per_atom", "band_gap", "vbm", "hydrostatic_stress"],
+        sweep_epochs=300,
+        sweep_patience=30,
+        sizes=[100, 250, 500, 1000, 1500, 2000],
+        all_sizes_for_every_label=True,
+        seeds=10,
+        test_size=250,
+        epochs=1000,
+        patience=100,
+        min_epochs=50,
+        explain_structures=20,
+        explain_seeds=10,
+        explain_epochs=200,
+    ),
+    # every stage in a few minutes (tests, CI)
+    "smoke": Preset(
+        name="smoke",
+        grid={"models": ["paper-1", "paper-3"], "lr": [1e-3], "hidden": [16], "dropout": [0.0]},
+        sweep_labels=["band_gap"],
+        sweep_epochs=3,
+        sweep_patience=3,
+        sizes=[2, 4],
+        all_sizes_for_every_label=False,
+        seeds=2,
+        test_size=2,
+        epochs=3,
+        patience=3,
+        min_epochs=0,
+        explain_structures=1,
+        explain_seeds=1,
+        explain_epochs=5,
+        temperatures=[150.0, 300.0],
+        temperature_configs=4,
+        batch_size=8,
+        compare_min_rows=4,
+    ),
+}
+
+
+def get_preset(preset: str | Preset) -> Preset:
+    """A preset by name (or the preset itself); a clear error naming the known ones."""
+    if isinstance(preset, Preset):
+        return preset
+    if preset not in PRESETS:
+        raise ThermognnError(f"preset: unknown {preset!r}; choose one of {', '.join(PRESETS)}")
+    return PRESETS[preset]
