@@ -87,3 +87,36 @@ def test_ase_db_cli_lists_the_study(tmp_path, capsys):
     ase_main(args=["db", str(tmp_path / "s.db"), "scheme=reference", "-c", "id,material,scheme"])
     out = capsys.readouterr().out
     assert "Ag3SBr" in out and "reference" in out
+
+
+def test_rows_labeled_elsewhere_join_the_study_once(tmp_path):
+    from ase.build import bulk
+    from ase.io import write
+
+    from thermognn.database.merge import import_rows
+    from thermognn.labels import label_database
+    from thermognn.sampling import SamplingSpec, sample_configurations
+
+    cif = tmp_path / "Cu.cif"
+    write(cif, bulk("Cu", "fcc", a=3.6, cubic=True))
+    target = StudyDatabase(tmp_path / "main.db", study="main")
+    spec = SamplingSpec(str(cif), "random", 2, seed=1, calculator="emt", supercell=(1, 1, 1))
+    sample_configurations(target, spec)  # the target already holds the reference
+    source = StudyDatabase(tmp_path / "elsewhere.db", study="main")
+    other = SamplingSpec(
+        str(cif), "random", 3, seed=2, calculator="emt", supercell=(1, 1, 1), sample_set="far"
+    )
+    sample_configurations(source, other)
+    label_database(source, labeler="emt", workers=0)
+    assert import_rows(target, source, "labeled=1", replace={"fc_source": "portable"}) == 3
+    ref_id = next(target.select(scheme="reference")).id
+    copied = list(target.select(sample_set="far"))
+    originals = {r.config_index: r for r in source.select(sample_set="far")}
+    assert len(copied) == 3 and {r.parent_id for r in copied} == {ref_id}
+    for row in copied:
+        twin = originals[row.config_index]
+        assert row.energy_per_atom == twin.energy_per_atom and row.fc_source == "portable"
+        np.testing.assert_array_equal(row.data["displacements"], twin.data["displacements"])
+    assert f"sample:{other.batch_key()}" in target.metadata["config"]
+    assert import_rows(target, source, "labeled=1") == 0  # nothing twice
+    assert target.ase.count("scheme=reference") == 1

@@ -140,8 +140,24 @@ def test_bad_specs_fail_with_one_line_per_error() -> None:
 def test_bootstrap_interval_and_verdicts_on_known_numbers() -> None:
     lo, hi = bootstrap_ci([1.0, 1.0, 1.0])
     assert lo == hi == 1.0
-    lo, hi = bootstrap_ci([-1.0, 1.0, -1.0, 1.0, 0.0], seed=3)
+    lo, hi = bootstrap_ci([-1.0, 1.0, -1.0, 1.0, 0.0], seed=3, expand=False)
     assert -1 < lo < 0 < hi < 1
+    wide = bootstrap_ci([-1.0, 1.0, -1.0, 1.0, 0.0], seed=3)
+    factor = math.sqrt(5 / 4) * 2.7764451 / 1.9599640  # √(n/(n−1))·t(0.975, 4)/z(0.975)
+    assert wide[0] == pytest.approx(factor * lo) and wide[1] == pytest.approx(factor * hi)
+    # coverage with five seeds: the expanded interval holds ~95 %, the plain one does not
+    rng = np.random.default_rng(11)
+    samples = rng.normal(0.0, 1.0, size=(400, 5))
+    covered = {
+        expand: np.mean(
+            [
+                lo <= 0 <= hi
+                for lo, hi in (bootstrap_ci(x, n_resamples=2000, expand=expand) for x in samples)
+            ]
+        )
+        for expand in (True, False)
+    }
+    assert 0.91 <= covered[True] <= 0.99 and covered[False] < 0.9
     assert math.isnan(bootstrap_ci([0.5])[0])
     rows = []
     for seed, (a, b) in enumerate([(0.10, 0.20), (0.12, 0.21), (0.11, 0.19), (0.10, 0.22)]):
@@ -159,6 +175,9 @@ def test_bootstrap_interval_and_verdicts_on_known_numbers() -> None:
     tie = [{**r, "mae": r["mae"] if r["arm"] == "a" else 0.1} for r in tie]
     (t,) = paired_differences(tie)
     assert t.verdict == "no significant difference"
+    few = [r for r in rows if r["seed"] in (0, 1)]
+    (f,) = paired_differences(few)
+    assert f.n_seeds == 2 and f.verdict == "too few seeds" and "too few seeds." in f.sentence()
 
 
 LABEL = "energy_per_atom"

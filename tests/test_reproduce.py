@@ -55,6 +55,8 @@ def test_reproduce_smoke_end_to_end(tiny_ag3sbr_db, tmp_path, capsys):
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64") >= 8
     assert "paired seeds" in page and "95 % CI" in page
+    summary = (out / "summary.md").read_text()
+    assert "| band_gap (eV) |" in summary and "paired seeds" in summary
     # resumable: a second call reuses every finished stage and is much faster
     assert main(argv) == 0
     again = json.loads((out / "reproduce.json").read_text())

@@ -201,8 +201,10 @@ def reproduce(
         stages.temperature(root, study_db, experiment, p, material, supercell, progress)
     state["wall_seconds"] = round(time.perf_counter() - t_start, 1)
     (root / "reproduce.json").write_text(json.dumps(state, indent=1, default=str))
+    from thermognn.paper.summary import write_summary
     from thermognn.report import write_report
 
+    write_summary(root)
     path, missing = write_report(root)
     if missing:
         say(f"report: {len(missing)} pieces missing: {'; '.join(missing)}")

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from thermognn.experiments.stats import describe_difference
 from thermognn.labels.base import LABEL_NAMES, LABEL_UNITS
 from thermognn.report.page import PAPER, Report, csv_rows, img, table
 
@@ -140,17 +141,14 @@ def _differences(path: Any, labels: Any = None) -> list[dict[str, str]]:
 
 
 def difference_sentence(d: dict[str, str]) -> str:
-    """One generated sentence for a paired difference row of ``differences.csv``."""
-    unit = LABEL_UNITS.get(d["label"], "")
-    diff, lo, hi = (float(d[k]) for k in ("difference", "ci_low", "ci_high"))
-    head = (
-        f"{d['label']}, test set <b>{html.escape(d['test_set'])}</b>, {d['size']} training "
-        f"structures: MAE({html.escape(d['arm_a'])}) − MAE({html.escape(d['arm_b'])}) = "
-        f"{diff:+.4f} {unit} (95 % CI {lo:+.4f} to {hi:+.4f}, {d['n_seeds']} paired seeds)"
+    """One generated HTML sentence for a paired difference row of ``differences.csv``."""
+    return describe_difference(
+        d,
+        LABEL_UNITS.get(d["label"], ""),
+        strong=("<b>", "</b>"),
+        code=("<b>", "</b>"),
+        escape=html.escape,
     )
-    if d["verdict"] == "no significant difference":
-        return f"{head}: no significant difference."
-    return f"{head}: <b>{html.escape(d['verdict'].removesuffix(' better'))} is better</b>."
 
 
 def section_curves(r: Report) -> None:
