@@ -49,12 +49,40 @@ def parse_floats(text: str) -> list[float]:
             raise argparse.ArgumentTypeError(f"step must be positive in {text!r}")
         n = int(round((stop - start) / step)) + 1
         return [start + i * step for i in range(max(n, 0))]
+    return parse_numbers(text, float, "numbers")
+
+
+def parse_numbers(text: str, cast: Callable[[str], Any], what: str) -> list[Any]:
+    """``"1,2,3"`` → ``[cast("1"), …]``; ``what`` names the items in the error."""
     try:
-        return [float(p) for p in text.split(",") if p.strip()]
+        return [cast(p) for p in text.split(",") if p.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated numbers, got {text!r}"
-        ) from None
+        raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}") from None
+
+
+def parse_key_values(items: list[str], option: str) -> dict[str, Any]:
+    """``KEY=VALUE`` strings of ``option`` → a dict (values read as JSON when they parse)."""
+    import json
+
+    values: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ThermognnError(f"{option}: expected KEY=VALUE, got {item!r}")
+        try:
+            values[key.strip()] = json.loads(text)
+        except json.JSONDecodeError:
+            values[key.strip()] = text
+    return values
+
+
+def add_hparam_options(parser: argparse.ArgumentParser, hparam_help: str) -> None:
+    """``--hidden --dropout --hparam KEY=VALUE`` (read back by ``train.parse_hparams``)."""
+    parser.add_argument("--hidden", type=int, default=None, help="hidden channels")
+    parser.add_argument("--dropout", type=float, default=None, help="dropout probability")
+    parser.add_argument(
+        "--hparam", action="append", default=[], metavar="KEY=VALUE", help=hparam_help
+    )
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:

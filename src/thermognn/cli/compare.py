@@ -11,17 +11,8 @@ from __future__ import annotations
 
 import argparse
 
-from thermognn.cli.common import add_config_option, progress_callback, resolve_config
-from thermognn.cli.sweep import (
-    add_cluster_options,
-    add_data_options,
-    add_model_options,
-    add_training_options,
-    cluster_kwargs,
-    require,
-    split_list,
-    train_settings,
-)
+from thermognn.cli import sweep
+from thermognn.cli.common import add_config_option, progress_callback
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "train/validation/test metrics on its own data and on the other scheme's data "
         "(complementary); write comparison.csv and comparison.md.",
     )
-    add_data_options(p, label="band_gap")
+    sweep.add_data_options(p, label="band_gap")
     p.add_argument("--schemes", default="md,phonon", help="schemes compared, comma list")
     p.add_argument(
         "--n",
@@ -44,9 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--material", default=None, help="materials of both sides (default: those all sets hold)"
     )
-    add_model_options(p)
-    add_training_options(p)
-    add_cluster_options(p)
+    sweep.add_run_options(p)
     add_config_option(p)
     p.set_defaults(func=run, parser=p)
 
@@ -57,21 +46,18 @@ def run(args: argparse.Namespace) -> int:
 
     from thermognn.studies import run_md_comparison
 
-    resolve_config(args, args.parser, "compare")
-    require(args, ("db", "label", "out"))
+    sweep.start_study(args, "compare")
     with progress_callback("comparison") as update:
         result = run_md_comparison(
             args.db,
             out=args.out,
             label=args.label,
-            schemes=split_list(args.schemes) or [],
-            material=split_list(args.material),
+            schemes=sweep.split_list(args.schemes) or [],
+            material=sweep.split_list(args.material),
             n=args.n,
             seeds=args.seeds,
-            train=train_settings(args),
-            seed=args.seed,
             progress=update,
-            **cluster_kwargs(args),
+            **sweep.study_kwargs(args),
         )
     console = Console()
     console.print(Markdown(result.markdown))

@@ -12,17 +12,8 @@ from __future__ import annotations
 
 import argparse
 
-from thermognn.cli.common import add_config_option, progress_callback, resolve_config
-from thermognn.cli.sweep import (
-    add_cluster_options,
-    add_data_options,
-    add_model_options,
-    add_training_options,
-    cluster_kwargs,
-    require,
-    split_list,
-    train_settings,
-)
+from thermognn.cli import sweep
+from thermognn.cli.common import add_config_option, progress_callback
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "structures of each scheme (and of both), test each on its own scheme, the "
         "complementary one and the combined set; write curves.csv and learning_curves.png.",
     )
-    add_data_options(p, label="band_gap")
+    sweep.add_data_options(p, label="band_gap")
     p.add_argument("--schemes", default="phonon,random", help="schemes compared, comma list")
     p.add_argument("--sizes", default="100,250,500,1000", help="training sizes, comma list")
     p.add_argument("--seeds", type=int, default=5, help="paired seeds per point")
@@ -58,9 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=("std", "minmax"),
         help="band of the figure: mean ± std, or min–max over seeds",
     )
-    add_model_options(p)
-    add_training_options(p)
-    add_cluster_options(p)
+    sweep.add_run_options(p)
     p.add_argument("--no-plots", action="store_true", help="skip the figure")
     add_config_option(p)
     p.set_defaults(func=run, parser=p)
@@ -71,28 +60,25 @@ def run(args: argparse.Namespace) -> int:
 
     from thermognn.studies import run_learning_curves
 
-    resolve_config(args, args.parser, "curve")
-    require(args, ("db", "label", "out"))
+    sweep.start_study(args, "curve")
     with progress_callback("learning curves") as update:
         result = run_learning_curves(
             args.db,
             out=args.out,
-            label=split_list(args.label) or [],
-            schemes=split_list(args.schemes) or [],
-            sizes=split_list(args.sizes, int) or [],
+            label=sweep.split_list(args.label) or [],
+            schemes=sweep.split_list(args.schemes) or [],
+            sizes=sweep.split_list(args.sizes, int) or [],
             seeds=args.seeds,
             test_size=args.test_size,
             val_fraction=args.val_fraction,
             combined=not args.no_combined,
             on_short=args.on_short,
             spread=args.spread,
-            train=train_settings(args),
-            material=split_list(args.material),
+            material=sweep.split_list(args.material),
             query=None if args.query in (None, "", "labeled=1") else args.query,
-            seed=args.seed,
             plots=not args.no_plots,
             progress=update,
-            **cluster_kwargs(args),
+            **sweep.study_kwargs(args),
         )
     failed = {(r["arm"], r["size"], r["seed"]) for r in result.rows if r["status"] != "ok"}
     console = Console()

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import argparse
 
+from thermognn.cli.common import parse_numbers
+
 
 def _runs(text: str) -> list[str]:
     return [p.strip() for p in text.split(",") if p.strip()]
 
 
 def _ids(text: str) -> list[int]:
-    try:
-        return [int(p) for p in text.split(",") if p.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated row ids, got {text!r}"
-        ) from None
+    return parse_numbers(text, int, "row ids")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from thermognn.cli.common import (
     add_config_option,
     parse_floats,
+    parse_key_values,
     parse_range,
     parse_supercell,
     progress_callback,
@@ -84,19 +84,8 @@ class ListSchemes(argparse.Action):
 
 
 def parse_options(items: list[str]) -> dict[str, Any]:
-    """``KEY=VALUE`` strings → a dict (values read as JSON when they parse)."""
-    from thermognn.errors import ThermognnError
-
-    options: dict[str, Any] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        if not sep or not key.strip():
-            raise ThermognnError(f"--scheme-option: expected KEY=VALUE, got {item!r}")
-        try:
-            options[key.strip()] = json.loads(text)
-        except json.JSONDecodeError:
-            options[key.strip()] = text
-    return options
+    """``--scheme-option KEY=VALUE`` strings → a dict (values read as JSON when they parse)."""
+    return parse_key_values(items, "--scheme-option")
 
 
 def run(args: argparse.Namespace) -> int:

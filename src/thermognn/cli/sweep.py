@@ -14,7 +14,12 @@ import argparse
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from thermognn.cli.common import add_config_option, progress_callback, resolve_config
+from thermognn.cli.common import (
+    add_config_option,
+    add_hparam_options,
+    progress_callback,
+    resolve_config,
+)
 
 
 def split_list(value: Any, cast: Callable[[str], Any] = str) -> list[Any] | None:
@@ -54,6 +59,14 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N, mps or auto")
 
 
+#: Options of :func:`add_data_options` and :func:`add_training_options` that set
+#: :class:`~thermognn.settings.TrainSettings` fields of the same name.
+TRAIN_OPTIONS = ("epochs", "patience", "batch_size", "device", "cutoff")
+
+#: Options of ``sweep`` passed unchanged to :func:`~thermognn.studies.run_search`.
+OPTUNA_OPTIONS = ("trials", "pruner", "pruner_warmup", "storage", "study_name", "epoch_budget")
+
+
 def add_cluster_options(p: argparse.ArgumentParser) -> None:
     """``--workers --scheduler --connect-timeout``."""
     p.add_argument(
@@ -77,21 +90,25 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     """``--model --lr --hidden --dropout --hparam --from-sweep`` (curve, compare)."""
     p.add_argument("--model", default=None, help="architecture (paper-1 … paper-6, schnet, cgcnn)")
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-3)")
-    p.add_argument("--hidden", type=int, default=None, help="hidden channels")
-    p.add_argument("--dropout", type=float, default=None, help="dropout probability")
-    p.add_argument(
-        "--hparam",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="any other model hyperparameter (repeatable)",
-    )
+    add_hparam_options(p, "any other model hyperparameter (repeatable)")
     p.add_argument(
         "--from-sweep",
         default=None,
         metavar="DIR",
         help="use the best model and hyperparameters of a finished sweep folder",
     )
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """Model, training and cluster options of a study of fixed models (curve, compare)."""
+    add_model_options(p)
+    add_training_options(p)
+    add_cluster_options(p)
+
+
+def study_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """``train``, ``seed`` and the cluster keywords of :func:`add_run_options`'s options."""
+    return {"train": train_settings(args), "seed": args.seed, **cluster_kwargs(args)}
 
 
 def model_and_hparams(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
@@ -110,16 +127,8 @@ def train_settings(args: argparse.Namespace) -> Any:
     from thermognn.settings import TrainSettings
 
     model, hparams = model_and_hparams(args)
-    return TrainSettings.of(
-        None,
-        model=model,
-        hparams=hparams,
-        epochs=args.epochs,
-        patience=args.patience,
-        batch_size=args.batch_size,
-        device=args.device,
-        cutoff=args.cutoff,
-    )
+    given = {name: getattr(args, name) for name in TRAIN_OPTIONS}
+    return TrainSettings.of(None, model=model, hparams=hparams, **given)
 
 
 def cluster_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -140,6 +149,12 @@ def require(args: argparse.Namespace, options: Sequence[str]) -> None:
         if getattr(args, option) in (None, ""):
             flag = option.replace("_", "-")
             raise ThermognnError(f"--{flag} is required (on the command line or in --config)")
+
+
+def start_study(args: argparse.Namespace, section: str) -> None:
+    """Apply ``[section]`` of ``--config`` and require ``--db``, ``--label`` and ``--out``."""
+    resolve_config(args, args.parser, section)
+    require(args, ("db", "label", "out"))
 
 
 def common_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -234,8 +249,7 @@ def space_from_args(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    resolve_config(args, args.parser, "sweep")
-    require(args, ("db", "label", "out"))
+    start_study(args, "sweep")
     space = space_from_args(args)
     kwargs = {**common_kwargs(args), "keep": args.keep, "plots": not args.no_plots}
     if args.search == "optuna":
@@ -245,18 +259,8 @@ def run(args: argparse.Namespace) -> int:
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         with progress_callback(f"optuna search ({args.pruner} pruning)") as update:
-            result = run_search(
-                args.db,
-                space=space,
-                trials=args.trials,
-                pruner=args.pruner,
-                pruner_warmup=args.pruner_warmup,
-                storage=args.storage,
-                study_name=args.study_name,
-                epoch_budget=args.epoch_budget,
-                progress=update,
-                **kwargs,
-            )
+            optuna_kwargs = {name: getattr(args, name) for name in OPTUNA_OPTIONS}
+            result = run_search(args.db, space=space, progress=update, **optuna_kwargs, **kwargs)
     else:
         from thermognn.studies import run_sweep
 

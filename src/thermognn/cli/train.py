@@ -8,11 +8,15 @@ or, with ``--multi-target``, one model predicting all of them in ``RUN``.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from thermognn.cli.common import add_config_option, resolve_config
+from thermognn.cli.common import (
+    add_config_option,
+    add_hparam_options,
+    parse_key_values,
+    resolve_config,
+)
 
 if TYPE_CHECKING:
     from thermognn.settings import TrainSettings
@@ -63,15 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--query", default="labeled=1", help="ASE selection (default: labeled=1)")
     for name, (kind, text) in SETTING_OPTIONS.items():
         p.add_argument(f"--{name.replace('_', '-')}", type=kind, default=None, help=text)
-    p.add_argument("--hidden", type=int, default=None, help="hidden channels")
-    p.add_argument("--dropout", type=float, default=None, help="dropout probability")
-    p.add_argument(
-        "--hparam",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="any other model setting, e.g. n_rbf=48 (repeatable)",
-    )
+    add_hparam_options(p, "any other model setting, e.g. n_rbf=48 (repeatable)")
     p.add_argument("--multi-target", action="store_true", help="one model for all the labels")
     p.add_argument(
         "--missing",
@@ -91,17 +87,7 @@ def parse_hparams(args: argparse.Namespace) -> dict[str, Any]:
     Optimiser keys given as ``--hparam lr=…`` (the older spelling) stay in the dict;
     :meth:`TrainSettings.of` moves them to their fields.
     """
-    from thermognn.errors import ThermognnError
-
-    hparams: dict[str, Any] = {}
-    for item in args.hparam:
-        key, sep, text = item.partition("=")
-        if not sep or not key.strip():
-            raise ThermognnError(f"--hparam: expected KEY=VALUE, got {item!r}")
-        try:
-            hparams[key.strip()] = json.loads(text)
-        except json.JSONDecodeError:
-            hparams[key.strip()] = text
+    hparams = parse_key_values(args.hparam, "--hparam")
     for key in ("hidden", "dropout"):
         if getattr(args, key) is not None:
             hparams[key] = getattr(args, key)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from types import TracebackType
 from typing import Any, TypeVar
 
 from thermognn.parallel import ClusterSpec, open_client
@@ -50,12 +49,7 @@ class TaskPool:
             self.client, self._cluster = open_client(self.spec)
         return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self.client is not None:
             self.client.close()
         if self._cluster is not None:

@@ -169,6 +169,14 @@ def build_dataset(
         say(f"  {summary.labeled} labeled, {summary.failed} failed, {summary.rate:.2f}/s")
 
     sets: dict[str, str] = {}  # batch key -> sample-set name
+
+    def sample_materials(scheme: str, n: int, name: str, status: Any = None, **kw: Any) -> None:
+        """Sample ``n`` configurations of every material as sample set ``name``."""
+        for m in recipe.materials:
+            spec = _spec(recipe, m, scheme, n, **kw)
+            sample_configurations(db, spec, status=status)
+            sets[spec.batch_key()] = name
+
     n_max = max(recipe.n_phonon, recipe.n_random)
     n_rounds = -(-n_max // recipe.round_size)
     if "md-sample" in stages and recipe.n_md > 0:  # cheap driver; labeled in chunks per round
@@ -192,32 +200,23 @@ def build_dataset(
     for r in range(1, n_rounds + 1):
         upto = r * recipe.round_size
         if "phonon" in stages:
-            for m in recipe.materials:
-                spec = _spec(
-                    recipe,
-                    m,
-                    "phonon",
-                    min(upto, recipe.n_phonon),
-                    seed=recipe.phonon_seed,
-                    temperature_range=recipe.temperature_range,
-                )
-                sample_configurations(db, spec, status=say)
-                sets[spec.batch_key()] = "phonon"
-            label(f"phonon set up to {min(upto, recipe.n_phonon)} per material", "scheme=phonon")
+            n = min(upto, recipe.n_phonon)
+            sample_materials(
+                "phonon",
+                n,
+                "phonon",
+                status=say,
+                seed=recipe.phonon_seed,
+                temperature_range=recipe.temperature_range,
+            )
+            label(f"phonon set up to {n} per material", "scheme=phonon")
         if "random" in stages:
             amplitude = amplitude or calibrate(db, recipe, progress)
-            for m in recipe.materials:
-                spec = _spec(
-                    recipe,
-                    m,
-                    "random",
-                    min(upto, recipe.n_random),
-                    seed=recipe.random_seed,
-                    amplitude=amplitude,
-                )
-                sample_configurations(db, spec)
-                sets[spec.batch_key()] = "random-matched"
-            label(f"random set up to {min(upto, recipe.n_random)} per material", "scheme!=md")
+            n = min(upto, recipe.n_random)
+            sample_materials(
+                "random", n, "random-matched", seed=recipe.random_seed, amplitude=amplitude
+            )
+            label(f"random set up to {n} per material", "scheme!=md")
         if "md" in stages:  # keep MD labels in step with the rounds, also on a restart
             share = -(-recipe.n_md * r // n_rounds) - db.ase.count("scheme=md,labeled=1")
             if share > 0:
@@ -237,17 +236,13 @@ def build_dataset(
     if "random-paper" in stages and recipe.n_random_paper > 0:
         for r in range(1, -(-recipe.n_random_paper // recipe.round_size) + 1):
             upto = min(r * recipe.round_size, recipe.n_random_paper)
-            for m in recipe.materials:
-                spec = _spec(
-                    recipe,
-                    m,
-                    "random",
-                    upto,
-                    seed=recipe.random_paper_seed,
-                    amplitude=recipe.paper_amplitude,
-                )
-                sample_configurations(db, spec)
-                sets[spec.batch_key()] = "random-paper"
+            sample_materials(
+                "random",
+                upto,
+                "random-paper",
+                seed=recipe.random_paper_seed,
+                amplitude=recipe.paper_amplitude,
+            )
             label(f"random-paper set up to {upto} per material", "scheme=random")
     tag_sample_sets(db, sets)
     if stages == ("md-sample",):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from thermognn.errors import ThermognnError
@@ -66,99 +66,88 @@ class Preset:
     compare_min_rows: int = 50
 
 
-PRESETS: dict[str, Preset] = {
-    # the main job of `make demo`: every size for the band gap, the largest for the rest
-    "quick": Preset(
-        name="quick",
-        grid={
-            "models": ["paper-1", "paper-3", "paper-5"],
-            "lr": [1e-3, 1e-4, 1e-5],
-            "hidden": [64],
-            "dropout": [0.0],
-        },
-        sweep_labels=["band_gap"],
-        sweep_epochs=60,
-        sweep_patience=20,
-        sizes=[100, 250, 500, 1000],
-        all_sizes_for_every_label=False,
-        seeds=5,
-        test_size=250,
-        epochs=150,
-        patience=40,
-        min_epochs=30,
-        explain_structures=6,
-        explain_seeds=2,
-        explain_epochs=100,
-    ),
-    # every size for every label, a sweep per label, longer training
-    "full": Preset(
-        name="full",
-        grid={
-            "models": ["paper-1", "paper-3", "paper-5"],
-            "lr": [1e-3, 1e-4, 1e-5],
-            "hidden": [64, 128],
-            "dropout": [0.0],
-        },
-        sweep_labels=["energy_per_atom", "band_gap", "vbm", "hydrostatic_stress"],
-        sweep_epochs=200,
-        sweep_patience=50,
-        sizes=[100, 250, 500, 1000],
-        all_sizes_for_every_label=True,
-        seeds=5,
-        test_size=250,
-        epochs=600,
-        patience=100,
-        min_epochs=50,
-        explain_structures=20,
-        explain_seeds=5,
-        explain_epochs=200,
-    ),
-    # the paper's protocol: 480-model grid per label, 10 seeds (GPU territory)
-    "paper": Preset(
-        name="paper",
-        grid={
-            "models": [f"paper-{k}" for k in range(1, 7)],
-            "lr": [1e-2, 1e-3, 1e-4, 1e-5, 1e-6],
-            "hidden": [32, 64, 128, 256],
-            "dropout": [0.0, 0.2, 0.4, 0.6],
-        },
-        sweep_labels=["energy_per_atom", "band_gap", "vbm", "hydrostatic_stress"],
-        sweep_epochs=300,
-        sweep_patience=30,
-        sizes=[100, 250, 500, 1000, 1500, 2000],
-        all_sizes_for_every_label=True,
-        seeds=10,
-        test_size=250,
-        epochs=1000,
-        patience=100,
-        min_epochs=50,
-        explain_structures=20,
-        explain_seeds=10,
-        explain_epochs=200,
-    ),
-    # every stage in a few minutes (tests, CI)
-    "smoke": Preset(
-        name="smoke",
-        grid={"models": ["paper-1", "paper-3"], "lr": [1e-3], "hidden": [16], "dropout": [0.0]},
-        sweep_labels=["band_gap"],
-        sweep_epochs=3,
-        sweep_patience=3,
-        sizes=[2, 4],
-        all_sizes_for_every_label=False,
-        seeds=2,
-        test_size=2,
-        epochs=3,
-        patience=3,
-        min_epochs=0,
-        explain_structures=1,
-        explain_seeds=1,
-        explain_epochs=5,
-        temperatures=[150.0, 300.0],
-        temperature_configs=4,
-        batch_size=8,
-        compare_min_rows=4,
-    ),
-}
+#: The main job of `make demo`: every size for the band gap, the largest for the rest.
+QUICK = Preset(
+    name="quick",
+    grid={
+        "models": ["paper-1", "paper-3", "paper-5"],
+        "lr": [1e-3, 1e-4, 1e-5],
+        "hidden": [64],
+        "dropout": [0.0],
+    },
+    sweep_labels=["band_gap"],
+    sweep_epochs=60,
+    sweep_patience=20,
+    sizes=[100, 250, 500, 1000],
+    all_sizes_for_every_label=False,
+    seeds=5,
+    test_size=250,
+    epochs=150,
+    patience=40,
+    min_epochs=30,
+    explain_structures=6,
+    explain_seeds=2,
+    explain_epochs=100,
+)
+
+#: Every size for every label, a sweep per label, longer training.
+FULL = replace(
+    QUICK,
+    name="full",
+    grid={**QUICK.grid, "hidden": [64, 128]},
+    sweep_labels=["energy_per_atom", "band_gap", "vbm", "hydrostatic_stress"],
+    sweep_epochs=200,
+    sweep_patience=50,
+    all_sizes_for_every_label=True,
+    epochs=600,
+    patience=100,
+    min_epochs=50,
+    explain_structures=20,
+    explain_seeds=5,
+    explain_epochs=200,
+)
+
+#: The paper's protocol: 480-model grid per label, 10 seeds (GPU territory).
+PAPER = replace(
+    FULL,
+    name="paper",
+    grid={
+        "models": [f"paper-{k}" for k in range(1, 7)],
+        "lr": [1e-2, 1e-3, 1e-4, 1e-5, 1e-6],
+        "hidden": [32, 64, 128, 256],
+        "dropout": [0.0, 0.2, 0.4, 0.6],
+    },
+    sweep_epochs=300,
+    sweep_patience=30,
+    sizes=[100, 250, 500, 1000, 1500, 2000],
+    seeds=10,
+    epochs=1000,
+    explain_seeds=10,
+)
+
+#: Every stage in a few minutes (tests, CI).
+SMOKE = replace(
+    QUICK,
+    name="smoke",
+    grid={"models": ["paper-1", "paper-3"], "lr": [1e-3], "hidden": [16], "dropout": [0.0]},
+    sweep_epochs=3,
+    sweep_patience=3,
+    sizes=[2, 4],
+    seeds=2,
+    test_size=2,
+    epochs=3,
+    patience=3,
+    min_epochs=0,
+    explain_structures=1,
+    explain_seeds=1,
+    explain_epochs=5,
+    temperatures=[150.0, 300.0],
+    temperature_configs=4,
+    batch_size=8,
+    compare_min_rows=4,
+)
+
+PRESETS: dict[str, Preset] = {p.name: p for p in (QUICK, FULL, PAPER, SMOKE)}
 
 
 def get_preset(preset: str | Preset) -> Preset:

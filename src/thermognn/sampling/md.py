@@ -32,7 +32,7 @@ def sample_md(
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 
     from thermognn.labels import calculator_factory
-    from thermognn.sampling.sample import config_rng
+    from thermognn.sampling.records import config_record, config_rng
 
     temps = list(spec.temperatures)
     per_block = int(np.ceil(spec.n / len(temps)))
@@ -69,15 +69,7 @@ def sample_md(
             snap = Atoms(ref.numbers, positions=atoms.positions.copy(), cell=ref.cell, pbc=True)
             u = snap.positions - ref.positions
             record = {
-                "material": spec.material,
-                "scheme": "md",
-                "temperature": float(temperature),
-                "seed": spec.seed,
-                "config_index": index,
-                "batch": batch,
-                "parent_id": ref_id,
-                "supercell": spec.supercell,
-                "br_fraction": x,
+                **config_record(spec, "md", float(temperature), index, batch, ref_id, x),
                 "md_calculator": spec.calculator,
                 "md_stride": spec.md_stride,
                 "md_timestep": spec.md_timestep,

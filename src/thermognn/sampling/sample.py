@@ -13,7 +13,6 @@ import hashlib
 import json
 import logging
 import re
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,6 +30,7 @@ from thermognn.sampling.displacements import (
     get_scheme,
     virtual_crystal_amplitudes,
 )
+from thermognn.sampling.records import config_record, config_rng
 from thermognn.structures import check_structure, parse_material, resolve_material
 from thermognn.structures.io import shortest_distance
 
@@ -162,11 +162,6 @@ class SamplingSpec:
 def _absent(name: str, value: Any) -> bool:
     """An optional setting left unset (kept out of batch keys and configs)."""
     return name in ("sample_set", "scheme_options") and not value
-
-
-def config_rng(seed: int, index: int, batch: str) -> np.random.Generator:
-    """The random stream of configuration ``index`` of a batch."""
-    return np.random.default_rng([seed, index, zlib.crc32(batch.encode())])
 
 
 class _PhononSource:
@@ -368,15 +363,7 @@ def draw_configurations(
                 f"distances ≥ {spec.min_distance} Å in {spec.max_tries} draws"
             )
         record = {
-            "material": spec.material,
-            "scheme": spec.scheme,
-            "temperature": temperature,
-            "seed": spec.seed,
-            "config_index": index,
-            "batch": batch,
-            "parent_id": ref_id,
-            "supercell": spec.supercell,
-            "br_fraction": x,
+            **config_record(spec, spec.scheme, temperature, index, batch, ref_id, x),
             "rejections": tries,
             "min_distance": spec.min_distance,
             "sample_set": spec.sample_set,  # None: not stored
