@@ -57,7 +57,7 @@ def _spec(**kw) -> ExperimentSpec:
         ],
         "arms": [
             {"name": "phonon", "select": {"sample_set": "phonon"}},
-            {"name": "random", "select": {"sample_set": "random"}},
+            {"name": "random", "select": {"scheme": "random"}},
             {"name": "md", "select": {"scheme": "md"}},
             {"name": "both", "union": ["phonon", "random"]},
         ],
@@ -78,6 +78,9 @@ def test_test_sets_are_reserved_first_and_disjoint_from_every_pool() -> None:
     assert len(plan.pools["phonon"]) == 30 and len(plan.pools["random"]) == 40
     assert set(plan.pools["both"]) == set(plan.pools["phonon"]) | set(plan.pools["random"])
     assert make_plan(_rows(), _spec()).to_dict() == plan.to_dict()  # same seed, same plan
+    # a set name selects that set only; a scheme selects every set of the scheme
+    with pytest.raises(ThermognnError, match="arm 'r': no labeled rows"):
+        make_plan(_rows(), _spec(arms=[{"name": "r", "select": {"sample_set": "random"}}]))
     again = ExperimentPlan.from_dict(json.loads(json.dumps(plan.to_dict())))
     assert again.selection("md", 10, 1) == plan.selection("md", 10, 1)
 

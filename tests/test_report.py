@@ -10,7 +10,7 @@ from thermognn.cli.main import main
 from thermognn.experiments.records import ResultTable
 from thermognn.experiments.stats import DIFFERENCE_COLUMNS
 from thermognn.report import write_report
-from thermognn.report.sections import difference_sentence
+from thermognn.report.comparisons import difference_sentence
 
 
 def _difference(arm_a: str, arm_b: str, diff: float, lo: float, hi: float, verdict: str) -> dict:

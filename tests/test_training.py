@@ -602,3 +602,18 @@ def test_device_names_are_checked() -> None:
     if not torch.backends.mps.is_available():
         with pytest.raises(ThermognnError, match="--device mps: not available"):
             resolve_device("mps")
+
+
+def test_metrics_on_a_tiny_array_by_hand() -> None:
+    from thermognn.training.metrics import regression_metrics
+
+    true = np.array([1.0, 2.0, 3.0, 4.0])
+    predicted = np.array([1.5, 2.0, 2.0, 4.0])  # errors +0.5, 0, −1, 0
+    m = regression_metrics(true, predicted)
+    assert m["mae"] == pytest.approx(1.5 / 4)
+    assert m["rmse"] == pytest.approx(np.sqrt(1.25 / 4))
+    assert m["max_error"] == pytest.approx(1.0)
+    assert m["r2"] == pytest.approx(1 - 1.25 / 5.0)  # SS_tot = 2.25 + 0.25 + 0.25 + 2.25
+    r = np.corrcoef(true, predicted)[0, 1]
+    assert m["pearson_r2"] == pytest.approx(r**2) and m["n"] == 4
+    assert np.isnan(regression_metrics(np.ones(3), np.ones(3))["r2"])  # no variance: undefined

@@ -163,8 +163,8 @@ class Selection(Settings):
     def matches(self, record: Mapping[str, Any]) -> bool:
         """Whether a row record (``material``, ``scheme``, ``sample_set``) is selected.
 
-        A ``sample_set`` name also matches rows of the scheme of that name, so
-        ``sample_set = ["random"]`` selects every set of the random scheme.
+        ``sample_set`` matches the row's set name exactly (a row without one belongs to
+        the set named after its scheme); use ``scheme`` to select every set of a scheme.
         """
         if self.ids is not None and record.get("id") not in self._id_set:
             return False
@@ -173,8 +173,8 @@ class Selection(Settings):
             if wanted is not None and record.get(key) not in wanted:
                 return False
         if self.sample_set is not None:
-            names = {record.get("sample_set"), record.get("scheme")}
-            if not names & set(self.sample_set):
+            name = record.get("sample_set") or record.get("scheme")
+            if name not in self.sample_set:
                 return False
         return True
 

@@ -1,4 +1,4 @@
-"""``thermognn db-info``: rows per material and scheme, labeled, failed, pending."""
+"""``thermognn db-info``: rows per material and sampling set, labeled, failed, pending."""
 
 from __future__ import annotations
 
@@ -21,16 +21,18 @@ def run(args: argparse.Namespace) -> int:
 
     db = StudyDatabase(args.db, create=False)
     table = Table(title=f"{args.db} — study {db.study!r}")
-    for col in ("material", "scheme", "total", "labeled", "failed", "pending", "band gap (eV)"):
-        table.add_column(col)
+    columns = ("material", "set", "scheme", "total", "labeled", "failed", "pending")
+    for col in (*columns, "band gap (eV)"):
+        table.add_column(col, no_wrap=True)
     gaps: dict[tuple[str, str], list[float]] = {}
     for row in db.select("labeled=1,band_gap", include_data=False):  # one pass, not one per group
-        gaps.setdefault((row.material, row.scheme), []).append(row.band_gap)
+        gaps.setdefault((row.material, row.get("sample_set", row.scheme)), []).append(row.band_gap)
     for c in db.counts():
-        g = gaps.get((c["material"], c["scheme"]), [])
+        g = gaps.get((c["material"], c["sample_set"]), [])
         gap = f"{np.mean(g):.3f} ± {np.std(g):.3f}" if g else ""
         table.add_row(
             c["material"],
+            c["sample_set"],
             c["scheme"],
             *(str(c[k]) for k in ("total", "labeled", "failed", "pending")),
             gap,

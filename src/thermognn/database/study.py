@@ -225,25 +225,30 @@ class StudyDatabase:
         return ids
 
     def counts(self) -> list[dict[str, Any]]:
-        """Rows per (material, scheme): total, labeled, failed, pending."""
-        table: Counter[tuple[str, str, str]] = Counter()
+        """Rows per (material, sampling set, scheme): total, labeled, failed, pending.
+
+        A row without a ``sample_set`` key belongs to the set named after its scheme.
+        """
+        table: Counter[tuple[str, str, str, str]] = Counter()
         for row in self.ase.select(include_data=False):
             kv = row.key_value_pairs
             state = (
                 "labeled" if kv.get("labeled") else ("failed" if "label_error" in kv else "pending")
             )
-            table[(kv.get("material", "?"), kv.get("scheme", "?"), state)] += 1
-        groups = sorted({(m, s) for m, s, _ in table})
+            scheme = kv.get("scheme", "?")
+            table[(kv.get("material", "?"), kv.get("sample_set", scheme), scheme, state)] += 1
+        groups = sorted({(m, ss, s) for m, ss, s, _ in table})
         return [
             {
                 "material": m,
+                "sample_set": ss,
                 "scheme": s,
-                "total": sum(table[(m, s, k)] for k in ("labeled", "failed", "pending")),
-                "labeled": table[(m, s, "labeled")],
-                "failed": table[(m, s, "failed")],
-                "pending": table[(m, s, "pending")],
+                "total": sum(table[(m, ss, s, k)] for k in ("labeled", "failed", "pending")),
+                "labeled": table[(m, ss, s, "labeled")],
+                "failed": table[(m, ss, s, "failed")],
+                "pending": table[(m, ss, s, "pending")],
             }
-            for m, s in groups
+            for m, ss, s in groups
         ]
 
     def __len__(self) -> int:

@@ -17,6 +17,7 @@ import logging
 import math
 import tempfile
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,16 +92,33 @@ class DatasetRef:
         return cls(text, label, query, float(cutoff), folder, _study_name(text))
 
     def load(self) -> Any:
-        """The :class:`~thermognn.graphs.GraphDataset` of this selection (cached)."""
+        """The :class:`~thermognn.graphs.GraphDataset` of this selection.
+
+        Graphs come from the on-disk cache; a worker process also keeps the last few
+        data sets it loaded, keyed by this reference and the database file's size and
+        modification time, so its next task on the same data skips the 2–4 s reload
+        (trainers copy graphs before scaling them, so sharing is safe).
+        """
         from thermognn.graphs import load_graph_dataset
 
-        return load_graph_dataset(
+        stamp = _file_stamp(self.db)
+        key = (self.db, self.label, repr(self.query), self.cutoff, self.cache_dir)
+        hit = _LOADED.get(key)
+        if stamp is not None and hit is not None and hit[0] == stamp:
+            _LOADED.move_to_end(key)
+            return hit[1]
+        dataset = load_graph_dataset(
             self.db,
             labels=[self.label],
             query=self.query,
             cutoff=self.cutoff,
             cache_dir=self.cache_dir,
         )
+        if stamp is not None:
+            _LOADED[key] = (stamp, dataset)
+            while len(_LOADED) > _KEEP_LOADED:
+                _LOADED.popitem(last=False)
+        return dataset
 
     def describe(self) -> dict[str, Any]:
         """JSON-ready identity for study settings.
@@ -112,6 +130,22 @@ class DatasetRef:
             self.query if self.query is None or isinstance(self.query, str) else dict(self.query)
         )
         return {"study": self.study, "label": self.label, "query": query, "cutoff": self.cutoff}
+
+
+#: Data sets a process keeps in memory (one per label of a study, ~0.2 GB each).
+_KEEP_LOADED = 2
+_LOADED: OrderedDict[tuple[Any, ...], tuple[tuple[int, int], Any]] = OrderedDict()
+
+
+def _file_stamp(db: str) -> tuple[int, int] | None:
+    """(size, mtime in ns) of a database file; ``None`` for URLs and missing files."""
+    if "://" in db:
+        return None
+    try:
+        stat = Path(db).stat()
+    except OSError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
 
 
 def _study_name(db: str) -> str:

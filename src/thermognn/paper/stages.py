@@ -92,6 +92,42 @@ def curve_figures(root: Path, experiment: ExperimentResult) -> None:
             )
 
 
+#: The sampling sets of one material compared like for like (those the data holds).
+AG3SBR_SETS = ("phonon", "phonon-renormalised", "random-matched", "random-paper")
+
+
+def ag3sbr_sets(
+    root: Path,
+    db: Path,
+    p: Preset,
+    train: TrainSettings,
+    workers: int | None,
+    progress: Any,
+    material: str = "Ag3SBr",
+) -> ExperimentResult | None:
+    """Every sampling set of one material, band gap, largest size, paired seeds."""
+    from thermognn.experiments import read_rows, run_experiment
+    from thermognn.studies import curve_spec
+
+    rows = [r for r in read_rows(db, ["band_gap"]) if r.material == material]
+    present = [s for s in AG3SBR_SETS if sum(r.sample_set == s for r in rows) >= 20]
+    if "phonon-renormalised" not in present or len(present) < 2:
+        log.info("%s: no renormalised set to compare (sets %s)", material, present)
+        return None
+    smallest = min(sum(r.sample_set == s for r in rows) for s in present)
+    spec = curve_spec(
+        present,
+        labels=["band_gap"],
+        sizes=None,
+        seeds=p.seeds,
+        test_size=max(2, smallest // 5),
+        combined=False,
+        material=[material],
+        train=train,
+    )
+    return run_experiment(db, spec, out=root / "ag3sbr", workers=workers, progress=progress)
+
+
 def _largest(rows: list[dict[str, str]], label: str, arm: str) -> int:
     sizes = [int(r["size"]) for r in rows if r["label"] == label and r["arm"] == arm]
     return max(sizes) if sizes else 0
@@ -124,6 +160,22 @@ def table_one(root: Path, experiment: ExperimentResult) -> dict[str, Any]:
             values = np.array([as_float(r[metric]) for r in rows])
             entry[metric] = float(np.mean(values))
             entry[f"{metric}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+        by_set: dict[str, dict[str, float]] = {}
+        for r in experiment.rows:
+            if (
+                r["label"] == label
+                and r["arm"] == COMBINED
+                and int(r["size"]) == size
+                and r["status"] == "ok"
+                and r["test_set"] != COMBINED
+            ):
+                by_set.setdefault(r["test_set"], {"mae": 0.0, "r2": 0.0, "n": 0})
+                by_set[r["test_set"]]["mae"] += as_float(r["mae"])
+                by_set[r["test_set"]]["r2"] += as_float(r["r2"])
+                by_set[r["test_set"]]["n"] += 1
+        entry["by_test_set"] = {
+            k: {"mae": v["mae"] / v["n"], "r2": v["r2"] / v["n"]} for k, v in by_set.items()
+        }
         table[label] = entry
         runs = experiment.run_dirs(label, COMBINED, size)
         if runs:

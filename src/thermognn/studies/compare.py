@@ -44,7 +44,7 @@ class ComparisonResult(ExperimentView):
 def common_materials(db: Any, sets: Sequence[str], label: str) -> list[str]:
     """Materials that every set holds labeled rows of."""
     rows = read_rows(db, [label])
-    per_set = [{r.material for r in rows if name in (r.sample_set, r.scheme)} for name in sets]
+    per_set = [{r.material for r in rows if r.sample_set == name} for name in sets]
     shared = set.intersection(*per_set) if per_set else set()
     if not shared:
         raise ThermognnError(f"the sets {list(sets)} share no material with labeled {label} rows")
@@ -120,8 +120,7 @@ def run_md_comparison(
     materials = list(material) if material else common_materials(db, schemes, label)
     rows = read_rows(db, [label], md_block)
     counts = {
-        s: sum(1 for r in rows if s in (r.sample_set, r.scheme) and r.material in materials)
-        for s in schemes
+        s: sum(1 for r in rows if r.sample_set == s and r.material in materials) for s in schemes
     }
     test_size = max(1, int(test_fraction * min(counts.values())))
     # at least ~10 blocks per set, so a test set of whole blocks leaves a pool to train on
