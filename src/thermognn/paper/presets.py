@@ -22,6 +22,9 @@ class Preset:
         Labels with a sweep of their own; the others use the band gap's best setting.
     sweep_epochs, sweep_patience
         Training length of each sweep trial.
+    sweep_size
+        Training structures of every sweep trial (drawn from the pools; never a
+        reserved test row), clipped to what the pools hold.
     sizes
         Training sizes of the band-gap learning curves.
     all_sizes_for_every_label
@@ -48,6 +51,7 @@ class Preset:
     sweep_labels: list[str]
     sweep_epochs: int
     sweep_patience: int
+    sweep_size: int
     sizes: list[int]
     all_sizes_for_every_label: bool
     seeds: int
@@ -75,9 +79,11 @@ QUICK = Preset(
         "hidden": [64],
         "dropout": [0.0],
     },
-    sweep_labels=["band_gap"],
+    # every label chooses its own setting, inside its pools (500 training rows a trial)
+    sweep_labels=["energy_per_atom", "band_gap", "vbm", "hydrostatic_stress"],
     sweep_epochs=40,
     sweep_patience=20,
+    sweep_size=500,
     sizes=[100, 250, 500, 1000],
     all_sizes_for_every_label=False,
     seeds=5,
@@ -97,9 +103,9 @@ FULL = replace(
     QUICK,
     name="full",
     grid={**QUICK.grid, "hidden": [64, 128]},
-    sweep_labels=["energy_per_atom", "band_gap", "vbm", "hydrostatic_stress"],
     sweep_epochs=200,
     sweep_patience=50,
+    sweep_size=1000,
     all_sizes_for_every_label=True,
     epochs=600,
     patience=100,
@@ -132,6 +138,7 @@ SMOKE = replace(
     QUICK,
     name="smoke",
     grid={"models": ["paper-1", "paper-3"], "lr": [1e-3], "hidden": [16], "dropout": [0.0]},
+    sweep_labels=["band_gap"],
     sweep_epochs=3,
     sweep_patience=3,
     sizes=[2, 4],

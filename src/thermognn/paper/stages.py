@@ -51,7 +51,7 @@ def sweep_per_label(
         tuple(p.grid["hidden"]),
         tuple(p.grid["dropout"]),
     )
-    split = sweep_split(plan, max(p.sizes))
+    split = sweep_split(plan, p.sweep_size)
     best: dict[str, dict[str, Any]] = {}
     for label in p.sweep_labels:
         result = run_sweep(

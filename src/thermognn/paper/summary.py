@@ -83,6 +83,13 @@ def write_summary(root: str | Path) -> Path:
             f"wall time {info.get('wall_seconds', 0) / 60:.1f} min ({stages}).",
             "",
         ]
+        best = info.get("sweep_best", {})
+        if best:
+            chosen = "; ".join(
+                f"{lab}: {b['model']}, lr {b['lr']:g}, hidden {b['hparams'].get('hidden')}"
+                for lab, b in best.items()
+            )
+            lines += [f"Sweep (pool rows only), best setting per label: {chosen}.", ""]
     table = _table_one(root)
     if table:
         lines += [
