@@ -33,7 +33,10 @@ def test_build_calibrate_and_resume(tmp_path):
     recipe = _recipe(tmp_path)
     db_path = tmp_path / "study.db"
     db = build_dataset(db_path, recipe, workers=0)
-    counts = {c["scheme"]: c for c in db.counts()}
+    counts: dict[str, dict[str, int]] = {}
+    for c in db.counts():  # per (material, set, scheme): add the sets of a scheme up
+        entry = counts.setdefault(c["scheme"], {"labeled": 0})
+        entry["labeled"] += c["labeled"]
     assert counts["phonon"]["labeled"] == 10 and counts["random"]["labeled"] == 14
     sets: dict[str, int] = {}
     for row in db.select(labeled=True):

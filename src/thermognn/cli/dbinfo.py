@@ -22,8 +22,10 @@ def run(args: argparse.Namespace) -> int:
     db = StudyDatabase(args.db, create=False)
     table = Table(title=f"{args.db} — study {db.study!r}")
     columns = ("material", "set", "scheme", "total", "labeled", "failed", "pending")
-    for col in (*columns, "band gap (eV)"):
-        table.add_column(col, no_wrap=True)
+    table.add_column("material", overflow="fold", min_width=8)  # a file path may be long
+    table.add_column("set", overflow="fold", min_width=8)
+    for col in (*columns[2:], "band gap (eV)"):
+        table.add_column(col)
     gaps: dict[tuple[str, str], list[float]] = {}
     for row in db.select("labeled=1,band_gap", include_data=False):  # one pass, not one per group
         gaps.setdefault((row.material, row.get("sample_set", row.scheme)), []).append(row.band_gap)
