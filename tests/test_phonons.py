@@ -69,10 +69,11 @@ def test_imaginary_policies(ag3sbr_phonons):
         ModePolicy("ignore")
     # DESIGN §2 figures at 300 K, 2×2×2 mesh: abs+floor Br 0.50, Ag 0.29, S 0.15 Å;
     # drop: 0.45, 0.23, 0.08 Å (rms over x, y, z)
+    # (the DESIGN figures are quoted to 0.01 Å: within 5 % or half that last digit)
     rms = np.sqrt((z_abs**2).sum(axis=1))
-    np.testing.assert_allclose(rms[[0, 1, 2]], [0.50, 0.15, 0.29], atol=0.02)
+    np.testing.assert_allclose(rms[[0, 1, 2]], [0.50, 0.15, 0.29], rtol=0.05, atol=0.005)
     rms = np.sqrt((z_drop**2).sum(axis=1))
-    np.testing.assert_allclose(rms[[0, 1, 2]], [0.45, 0.08, 0.23], atol=0.02)
+    np.testing.assert_allclose(rms[[0, 1, 2]], [0.45, 0.08, 0.23], rtol=0.05, atol=0.005)
     # without the floor the softest modes grow the amplitudes
     bare = thermal_amplitudes(ph, 300, policy=ModePolicy("abs", frequency_floor=0.0))
     assert np.all(bare >= z_abs - 1e-12) and bare[0, 0] > z_abs[0, 0]
