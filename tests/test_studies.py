@@ -438,3 +438,41 @@ def test_figures_leave_out_poor_trials_and_show_spread(tmp_path: Path) -> None:
     np.testing.assert_allclose(minmax[2], [0.01, 0.005])
     np.testing.assert_allclose(minmax[3], [0.03, 0.025])
     assert plot_learning_curves(curve, tmp_path / "c.png").stat().st_size > 0
+
+
+def test_cli_experiment_from_a_spec_file(study_db: Path, tmp_path: Path, capsys) -> None:
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        f"""
+[experiment]
+labels = ["{LABEL}"]
+sizes = [6]
+seeds = 3
+train = {{ model = "paper-1", hparams = {{ hidden = 8 }}, epochs = 3, patience = 2 }}
+
+[[experiment.test_sets]]
+name = "phonon"
+select = {{ scheme = "phonon" }}
+size = 8
+
+[[experiment.arms]]
+name = "phonon"
+select = {{ scheme = "phonon" }}
+
+[[experiment.arms]]
+name = "random"
+select = {{ scheme = "random" }}
+"""
+    )
+    out = tmp_path / "exp"
+    argv = ["experiment", str(spec), "--db", str(study_db), "--out", str(out), "--workers", "0"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "phonon − random" in printed and "3 paired" not in printed  # one line per pair
+    rows = _rows(out / "results.csv")
+    assert len(rows) == 2 * 3 and {r["arm"] for r in rows} == {"phonon", "random"}
+    (diff,) = _rows(out / "differences.csv")
+    assert diff["n_seeds"] == "3" and diff["test_set"] == "phonon"
+    spec.write_text(spec.read_text().replace("seeds = 3", 'seeds = "three"'))
+    assert main(argv) == 2
+    assert "seeds: expected an integer" in capsys.readouterr().err

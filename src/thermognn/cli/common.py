@@ -194,3 +194,12 @@ def _rate_column() -> Any:
             return Text(f"{task.speed:.2f}/s" if task.speed else "", style="cyan")
 
     return RateColumn()
+
+
+def print_differences(console: Any, differences: Any) -> None:
+    """One line per paired difference of an experiment (``differences.csv`` rows)."""
+    for d in differences:
+        console.print(
+            f"{d['label']} {d['test_set']} n={d['size']}: {d['arm_a']} − {d['arm_b']} = "
+            f"{d['difference']:+.4g} [{d['ci_low']:+.4g}, {d['ci_high']:+.4g}] → {d['verdict']}"
+        )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 
 from thermognn.cli import sweep
-from thermognn.cli.common import add_config_option, progress_callback
+from thermognn.cli.common import add_config_option, print_differences, progress_callback
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -82,11 +82,7 @@ def run(args: argparse.Namespace) -> int:
         )
     failed = {(r["arm"], r["size"], r["seed"]) for r in result.rows if r["status"] != "ok"}
     console = Console()
-    for d in result.experiment.differences:
-        console.print(
-            f"{d['label']} {d['test_set']} n={d['size']}: {d['arm_a']} − {d['arm_b']} = "
-            f"{d['difference']:+.4g} [{d['ci_low']:+.4g}, {d['ci_high']:+.4g}] → {d['verdict']}"
-        )
+    print_differences(console, result.experiment.differences)
     console.print(
         f"{result.out}: {len(result.rows)} rows in results.csv; {result.ran} models trained "
         f"now, {result.skipped} already recorded"

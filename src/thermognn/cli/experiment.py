@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import argparse
 
-from thermognn.cli.common import progress_callback
+from thermognn.cli.common import print_differences, progress_callback
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -64,11 +64,7 @@ def run(args: argparse.Namespace) -> int:
             progress=update,
         )
     console = Console()
-    for d in result.differences:
-        console.print(
-            f"{d['label']} {d['test_set']} n={d['size']}: {d['arm_a']} − {d['arm_b']} = "
-            f"{d['difference']:+.4g} [{d['ci_low']:+.4g}, {d['ci_high']:+.4g}] → {d['verdict']}"
-        )
+    print_differences(console, result.differences)
     console.print(
         f"{result.out}: results.csv, test_sets.json, differences.csv ({result.ran} models "
         f"trained now, {result.skipped} already recorded)"
