@@ -21,11 +21,11 @@ import csv
 import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from ase import Atoms
 
 from thermognn.errors import ThermognnError
-from thermognn.explain.importance import PAPER_THRESHOLD
 from thermognn.explain.models import ModelExplanations, explain_structures
 from thermognn.explain.plots import bonds_view_html, plot_importance_densities
 from thermognn.explain.rows import check_runs, load_rows, model_names, query_ids, select_rows
@@ -61,15 +61,9 @@ def explain_and_write(
     structures: Sequence[Atoms],
     out: str | Path,
     *,
-    row_ids: Sequence[int] | None = None,
-    label: str | None = None,
     seeds: Sequence[int] = (0, 1, 2),
-    epochs: int = 200,
-    threshold: float = PAPER_THRESHOLD,
-    interval_method: str = "t",
-    confidence: float = 0.95,
-    seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    **settings: Any,
 ) -> dict[str, ModelExplanations]:
     """Explain every group's models on the same structures and write the files above.
 
@@ -82,18 +76,13 @@ def explain_and_write(
         Crystals to explain.
     out
         Output folder (created).
-    row_ids
-        Database rows of ``structures``, recorded in the files.
-    label
-        Label explained (default: each run's first).
-    seeds, epochs
-        GNNExplainer seeds averaged per graph, and its epochs.
-    threshold
-        Importance above which a bond counts as important (paper: 0.86).
-    interval_method, confidence, seed
-        Interval across a group's models (:func:`thermognn.explain.models.interval`).
+    seeds
+        GNNExplainer seeds averaged per graph.
     progress
         Called as ``progress(done, total)`` over all models × structures.
+    **settings
+        ``row_ids``, ``label``, ``epochs``, ``threshold``, ``interval_method``,
+        ``confidence``, ``seed``: as :func:`thermognn.explain.models.explain_structures`.
 
     Returns
     -------
@@ -113,17 +102,7 @@ def explain_and_write(
                 progress(offset + k, total)
 
         results[group] = explain_structures(
-            runs,
-            structures,
-            row_ids=row_ids,
-            label=label,
-            explainer_seeds=seeds,
-            epochs=epochs,
-            threshold=threshold,
-            interval_method=interval_method,
-            confidence=confidence,
-            seed=seed,
-            progress=step,
+            runs, structures, explainer_seeds=seeds, progress=step, **settings
         )
         done += len(runs) * len(structures)
     write_explanations(results, structures, out)

@@ -24,7 +24,7 @@ import numpy as np
 
 from thermognn.errors import ThermognnError
 from thermognn.experiments import run_experiment
-from thermognn.experiments.plan import read_rows
+from thermognn.experiments.plan import RowRecord, read_rows
 from thermognn.experiments.records import as_float, write_json
 from thermognn.experiments.runner import ExperimentView
 from thermognn.settings import ArmSpec, ExperimentSpec, Selection, TestSetSpec, TrainSettings
@@ -41,9 +41,8 @@ class ComparisonResult(ExperimentView):
     displacements: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
-def common_materials(db: Any, sets: Sequence[str], label: str) -> list[str]:
-    """Materials that every set holds labeled rows of."""
-    rows = read_rows(db, [label])
+def common_materials(rows: Sequence[RowRecord], sets: Sequence[str], label: str) -> list[str]:
+    """Materials that every set holds labeled rows of (``rows``: :func:`read_rows`)."""
     per_set = [{r.material for r in rows if r.sample_set == name} for name in sets]
     shared = set.intersection(*per_set) if per_set else set()
     if not shared:
@@ -117,8 +116,8 @@ def run_md_comparison(
     """
     if len(set(schemes)) < 2:
         raise ThermognnError(f"give two or more distinct sets, got {list(schemes)}")
-    materials = list(material) if material else common_materials(db, schemes, label)
     rows = read_rows(db, [label], md_block)
+    materials = list(material) if material else common_materials(rows, schemes, label)
     counts = {
         s: sum(1 for r in rows if r.sample_set == s and r.material in materials) for s in schemes
     }
