@@ -323,7 +323,7 @@ def test_dataset_queries(study_db) -> None:
     assert by_dict.skipped == [] and by_text.skipped == []
     with pytest.raises(DatabaseError, match="md"):
         load_graph_dataset(study_db, labels=["band_gap"], query={"scheme": "md"})
-    with pytest.raises(DatabaseError, match="does not exist"):
+    with pytest.raises(DatabaseError, match="nope.db: no such study database"):
         load_graph_dataset(study_db.with_name("nope.db"), labels=["band_gap"])
 
 

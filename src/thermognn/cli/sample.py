@@ -63,6 +63,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--frequency-floor", type=float, default=0.5, help="THz")
     p.add_argument("--min-distance", type=float, default=None, help="Monte Carlo guard (Å)")
     p.add_argument("--br-fraction", type=float, default=None, help="solid solutions: Br fraction")
+    p.add_argument(
+        "--partial-occupancy",
+        default="refuse",
+        choices=("refuse", "majority"),
+        help="a structure file with partially occupied sites: refuse it (default) or order "
+        "each site to its majority species (recorded on the reference row)",
+    )
+    p.add_argument(
+        "--constraints",
+        default="refuse",
+        choices=("refuse", "release"),
+        help="a structure file with constraints (selective dynamics): refuse it (default) "
+        "or release them so every atom is displaced (recorded on the reference row)",
+    )
     p.add_argument("--md-stride", type=int, default=20)
     p.add_argument("--md-equilibration", type=int, default=200)
     add_config_option(p)
@@ -89,7 +103,6 @@ def parse_options(items: list[str]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from thermognn.database import StudyDatabase
     from thermognn.sampling import SamplingSpec, sample_configurations
 
     resolve_config(args, args.parser, "sample")
@@ -119,11 +132,12 @@ def run(args: argparse.Namespace) -> int:
         md_equilibration=args.md_equilibration,
         sample_set=args.sample_set or None,
         scheme_options=parse_options(args.scheme_option),
+        partial_occupancy=args.partial_occupancy,
+        constraints=args.constraints,
     )
-    spec.validate()
-    db = StudyDatabase(args.db, study=args.study)
     title = f"{args.scheme} ({args.sample_set})" if args.sample_set else args.scheme
     with progress_callback(f"sample {title}") as cb:
-        ids = sample_configurations(db, spec, progress=cb)
+        # checks the settings and the crystal before the database is created or changed
+        ids = sample_configurations(args.db, spec, progress=cb, study=args.study)
     print(f"{len(ids)} configurations written to {args.db} (batch {spec.batch_key()})")
     return 0

@@ -28,6 +28,7 @@ import numpy as np
 from ase import Atoms
 
 from thermognn._version import __version__
+from thermognn.database.guard import SCHEMA, check_metadata, inspect_database, is_url
 from thermognn.errors import DatabaseError
 from thermognn.labels.base import LABEL_UNITS, Labels
 
@@ -66,8 +67,6 @@ ROW_KEYS: tuple[str, ...] = (
     "label_error",
 )
 
-SCHEMA = "thermognn-study-1"
-
 
 class StudyDatabase:
     """A study's ASE database.
@@ -88,23 +87,19 @@ class StudyDatabase:
         import ase.db
 
         self.url = str(url)
-        is_file = "://" not in self.url
+        is_file = not is_url(self.url)
+        found = inspect_database(self.url, must_exist=not create)  # read-only, before writing
+        if found is not None:
+            check_metadata(found, self.url, study)
         if is_file:
-            path = Path(self.url)
-            if not path.exists() and not create:
-                raise DatabaseError(f"{path}: no such study database")
-            if path.exists() and path.stat().st_size > 0:
-                with path.open("rb") as fh:
-                    if fh.read(16) != b"SQLite format 3\x00":
-                        raise DatabaseError(f"{path}: not an SQLite database")
-            path.parent.mkdir(parents=True, exist_ok=True)
+            Path(self.url).parent.mkdir(parents=True, exist_ok=True)
         try:
             self.ase = ase.db.connect(self.url, type="db" if is_file else "extract_from_name")
             meta = dict(self.ase.metadata)
         except Exception as exc:  # sqlite3 / psycopg errors
             raise DatabaseError(f"{self.url}: cannot open database ({exc})") from exc
         if not meta:
-            if is_file and Path(self.url).stat().st_size > 0 and self.ase.count() > 0:
+            if is_file and found is not None and self.ase.count() > 0:
                 raise DatabaseError(f"{self.url}: not a thermognn study database (no metadata)")
             meta = {
                 "schema": SCHEMA,
@@ -118,10 +113,8 @@ class StudyDatabase:
             raise DatabaseError(
                 f"{self.url}: not a thermognn study database (schema/units missing)"
             )
-        elif study is not None and meta.get("study") != study:
-            raise DatabaseError(
-                f"{self.url}: belongs to study {meta.get('study')!r}, not {study!r}"
-            )
+        else:
+            check_metadata(meta, self.url, study)
         self.metadata = meta
 
     # ------------------------------------------------------------------ metadata

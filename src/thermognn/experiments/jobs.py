@@ -84,10 +84,10 @@ class DatasetRef:
         """A reference from a database path, URL or open ASE database."""
         text = str(getattr(db, "filename", db))
         if "://" not in text:
-            path = Path(text)
-            if not path.is_file():
-                raise ThermognnError(f"study database {path} does not exist")
-            text = str(path.resolve())
+            from thermognn.database.guard import inspect_database
+
+            inspect_database(text)
+            text = str(Path(text).resolve())
         folder = None if cache_dir is None else str(Path(cache_dir).resolve())
         return cls(text, label, query, float(cutoff), folder, _study_name(text))
 
@@ -317,6 +317,7 @@ def train_job(job: TrainJob) -> TrainOutcome:
                 dataset=dataset,
                 split_indices=split,
                 progress=watch,
+                plot=job.keep_files,
             )
             groups = _group_metrics(run_dir, job.groups)
             files = _read_files(run_dir) if job.keep_files else None

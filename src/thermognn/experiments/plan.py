@@ -84,11 +84,9 @@ def row_record(row_id: int, kv: Mapping[str, Any], md_block: int) -> RowRecord:
 
 def read_rows(db: Any, labels: Sequence[str], md_block: int = 10) -> list[RowRecord]:
     """Labeled rows of ``db`` with a finite value of every label, in row-id order."""
-    import ase.db
+    from thermognn.database.guard import open_database
 
-    database = (
-        ase.db.connect(str(db)) if isinstance(db, (str, bytes)) or hasattr(db, "__fspath__") else db
-    )
+    database = open_database(str(db) if isinstance(db, bytes) else db)
     out = []
     for row in database.select("labeled=1", columns=["id", "key_value_pairs"]):
         kv = row.key_value_pairs

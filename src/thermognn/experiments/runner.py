@@ -132,13 +132,13 @@ class ExperimentView:
 
 
 def _query_ids(db: str, spec: ExperimentSpec) -> dict[str, set[int]]:
-    import ase.db
+    from thermognn.database.guard import open_database
 
     selections = [t.select for t in spec.test_sets] + [a.select for a in spec.arms]
     queries = {s.query for s in selections if s.query}
     if not queries:
         return {}
-    database = ase.db.connect(db)
+    database = open_database(db)
     return {q: {row.id for row in database.select(q, columns=["id"])} for q in queries}
 
 

@@ -45,21 +45,20 @@ class SelectedRow:
 
 
 def connect(db: Any) -> tuple[Any, Path | None]:
-    """Open the database; return it and its local file path (``None`` if not a file)."""
-    import ase.db
+    """Open the database (checked read-only first, see :mod:`thermognn.database.guard`).
+
+    Returns it and its local file path (``None`` if not a file).
+    """
     from ase.db.core import Database
+
+    from thermognn.database.guard import is_url, open_database
 
     if isinstance(db, Database):
         filename = getattr(db, "filename", None)
         path = Path(filename) if isinstance(filename, str | os.PathLike) else None
         return db, path if path is not None and path.is_file() else None
-    text = os.fspath(db)
-    if "://" in text:
-        return ase.db.connect(text), None
-    path = Path(text)
-    if not path.is_file():
-        raise DatabaseError(f"study database {path} does not exist")
-    return ase.db.connect(path), path
+    database = open_database(db)
+    return database, None if is_url(db) else Path(os.fspath(db))
 
 
 def select_rows(database: Any, query: Any, label_names: tuple[str, ...]) -> list[SelectedRow]:

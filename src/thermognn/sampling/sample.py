@@ -78,6 +78,11 @@ class SamplingSpec:
     md_stride, md_equilibration, md_timestep, md_friction
         MD scheme: steps between snapshots, steps before the first, time step (fs),
         Langevin friction (1/fs).
+    partial_occupancy, constraints
+        How a structure file's partially occupied sites (``refuse``, ``majority``) and
+        constraints (``refuse``, ``release``) are handled
+        (:func:`thermognn.structures.read_structures`); the ordering chosen is recorded
+        on the reference row.
     sample_set
         Name of the sampling set (e.g. ``random-matched``, ``random-paper``), stored
         per row as ``sample_set`` so one scheme can hold several sets. ``None`` (the
@@ -110,6 +115,8 @@ class SamplingSpec:
     cache_dir: str | None = None
     sample_set: str | None = None
     scheme_options: dict[str, Any] = field(default_factory=dict)
+    partial_occupancy: str = "refuse"
+    constraints: str = "refuse"
 
     @property
     def scheme_entry(self) -> Scheme:
@@ -135,6 +142,19 @@ class SamplingSpec:
         if self.min_distance is not None and self.min_distance <= 0:
             raise ThermognnError(f"min_distance: must be > 0 Å, got {self.min_distance}")
         ModePolicy(self.imaginary_policy, self.frequency_floor)
+        if self.partial_occupancy not in ("refuse", "majority"):
+            raise ThermognnError(
+                f"partial_occupancy: 'refuse' or 'majority', got {self.partial_occupancy!r}"
+            )
+        if self.constraints not in ("refuse", "release"):
+            raise ThermognnError(f"constraints: 'refuse' or 'release', got {self.constraints!r}")
+        if (scheme.phonons and not self.phonons) or scheme.trajectory is not None:
+            from thermognn.labels import calculator_factory
+
+            try:
+                calculator_factory(self.calculator)
+            except ThermognnError as exc:
+                raise ThermognnError(f"calculator: {exc}") from None
         if self.sample_set is not None and not SET_NAME.fullmatch(self.sample_set):
             raise ThermognnError(
                 f"sample_set: {self.sample_set!r} is not a set name (a letter, then letters, "
@@ -161,6 +181,8 @@ class SamplingSpec:
 
 def _absent(name: str, value: Any) -> bool:
     """An optional setting left unset (kept out of batch keys and configs)."""
+    if name in ("partial_occupancy", "constraints"):
+        return value == "refuse"
     return name in ("sample_set", "scheme_options") and not value
 
 
@@ -237,18 +259,20 @@ class _PhononSource:
         return self._modes[ref_id]
 
 
-def _references(db: StudyDatabase, spec: SamplingSpec) -> list[tuple[int, Atoms, float | None]]:
-    """Reference rows of the batch: (row id, atoms, Br fraction)."""
+def _reference_atoms(spec: SamplingSpec) -> list[tuple[Atoms, float | None]]:
+    """Reference supercells of the batch and their Br fraction, checked; nothing written."""
     parsed = parse_material(spec.material)
     solid = parsed is not None and parsed.name == "Ag3SBrI"
     n_refs = max(1, min(spec.n_references, spec.n)) if solid else 1
-    refs = []
+    out = []
     for k in range(n_refs):
         atoms = resolve_material(
             spec.material,
             spec.supercell,
             br_fraction=spec.br_fraction,
             seed=spec.seed * 100_003 + k,
+            partial=spec.partial_occupancy,  # type: ignore[arg-type]
+            constraints=spec.constraints,  # type: ignore[arg-type]
         )
         check_structure(atoms, source=spec.material)
         x = None
@@ -256,8 +280,19 @@ def _references(db: StudyDatabase, spec: SamplingSpec) -> list[tuple[int, Atoms,
             sym = np.asarray(atoms.get_chemical_symbols())
             n_hal = np.isin(sym, ["Br", "I"]).sum()
             x = float((sym == "Br").sum() / n_hal) if n_hal else None
+        out.append((atoms, x))
+    return out
+
+
+def _references(
+    db: StudyDatabase, spec: SamplingSpec, cells: list[tuple[Atoms, float | None]]
+) -> list[tuple[int, Atoms, float | None]]:
+    """Reference rows of the batch: (row id, atoms, Br fraction)."""
+    refs = []
+    for atoms, x in cells:
+        notes = {k: atoms.info[k] for k in ("ordering", "released") if k in atoms.info}
         ref_id = db.add_reference(
-            atoms, spec.material, supercell=spec.supercell, br_fraction=x, seed=spec.seed
+            atoms, spec.material, supercell=spec.supercell, br_fraction=x, seed=spec.seed, **notes
         )
         refs.append((ref_id, atoms, x))
     return refs
@@ -295,14 +330,40 @@ def sample_configurations(
     *,
     progress: Callable[[int, int], None] | None = None,
     status: Callable[[str], None] | None = None,
+    study: str | None = None,
 ) -> list[int]:
     """Write ``spec.n`` configurations of a batch (skipping those already written).
 
-    Returns the row ids written now. Raises :class:`ThermognnError` on bad settings.
+    The settings, the reference crystal and a ``phonons`` file are checked before the
+    database is created or changed: a refused batch writes nothing.
+
+    Parameters
+    ----------
+    db
+        The study database, or its path/URL (created when missing).
+    spec
+        The batch's settings.
+    progress, status
+        Called as ``progress(done, total)`` and ``status(message)``.
+    study
+        Study name the database must carry (a path ``db`` only).
+
+    Returns
+    -------
+    list of int
+        The row ids written now.
+
+    Raises
+    ------
+    ThermognnError
+        On bad settings, an unreadable or refused reference crystal, a foreign database.
     """
     spec.validate()
+    cells = _reference_atoms(spec)
+    scheme = spec.scheme_entry
+    source = _PhononSource(spec, status) if scheme.phonons and spec.phonons else None
     if not isinstance(db, StudyDatabase):
-        db = StudyDatabase(db)
+        db = StudyDatabase(db, study=study)
     batch = spec.batch_key()
     db.update_config(
         f"sample:{batch}",
@@ -312,13 +373,12 @@ def sample_configurations(
     todo = [i for i in range(spec.n) if i not in done]
     if not todo:
         return []
-    refs = _references(db, spec)
-    scheme = spec.scheme_entry
+    refs = _references(db, spec, cells)
     if scheme.trajectory is not None:
         return scheme.trajectory(db, spec, refs, todo, batch, progress=progress)
     written = []
     for count, (atoms, u, record) in enumerate(
-        draw_configurations(spec, refs, todo, batch, status=status), 1
+        draw_configurations(spec, refs, todo, batch, status=status, source=source), 1
     ):
         written.append(db.add_configuration(atoms, u, record))
         if progress:

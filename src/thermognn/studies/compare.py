@@ -52,9 +52,9 @@ def common_materials(rows: Sequence[RowRecord], sets: Sequence[str], label: str)
 
 def displacement_stats(db: Any, row_ids: Sequence[int]) -> dict[str, float]:
     """RMS displacement from the reference (Å): all atoms, per species, and the largest."""
-    import ase.db
+    from thermognn.database.guard import open_database
 
-    database = ase.db.connect(str(db))
+    database = open_database(str(db))
     squares: dict[str, list[float]] = {}
     largest = 0.0
     for row_id in row_ids:
