@@ -118,8 +118,8 @@ def read_structures(args: argparse.Namespace) -> tuple[list[str], list[Any]]:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from thermognn.training import Predictor
     from thermognn.training.checkpoint import find_runs
+    from thermognn.training.ensemble import EnsemblePredictor, load_predictor
     from thermognn.training.run import resolve_device
 
     resolve_config(args, args.parser, "predict")
@@ -133,11 +133,20 @@ def run(args: argparse.Namespace) -> int:
     if len(runs) > 1:
         raise ThermognnError("several --model runs are for --temperatures ensembles only")
     device = str(resolve_device(args.device))
-    predictors = [Predictor.from_run(run_dir, device) for run_dir in find_runs(runs[0])]
+    predictors = [load_predictor(run_dir, device) for run_dir in find_runs(runs[0])]
     names, structures = read_structures(args)
     columns: list[str] = []
     values: list[np.ndarray] = []
     for predictor in predictors:
+        if isinstance(predictor, EnsemblePredictor):  # mean, then the calibrated spread
+            mean, std = predictor.predict_atoms_std(structures)
+            values += [mean, std]
+            columns += [_column(name, predictor.record.units) for name in predictor.labels]
+            columns += [
+                _column(f"{n}_std", {f"{n}_std": predictor.record.units.get(n, "")})
+                for n in predictor.labels
+            ]
+            continue
         values.append(predictor.predict_atoms(structures))
         columns += [_column(name, predictor.record.units) for name in predictor.labels]
     table = np.concatenate(values, axis=1)

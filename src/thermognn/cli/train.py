@@ -70,6 +70,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_hparam_options(p, "any other model setting, e.g. n_rbf=48 (repeatable)")
     p.add_argument("--multi-target", action="store_true", help="one model for all the labels")
     p.add_argument(
+        "--ensemble",
+        type=int,
+        nargs="?",
+        const=5,
+        default=None,
+        metavar="K",
+        help="train a deep ensemble of K members (default K 5) differing in seed and data "
+        "order; predictions get a calibrated spread <label>_std",
+    )
+    p.add_argument(
         "--missing",
         default="skip",
         choices=("skip", "error"),
@@ -116,6 +126,9 @@ def run(args: argparse.Namespace) -> int:
     settings = train_settings(args)
     for group in groups:
         out = Path(args.out) if len(groups) == 1 else Path(args.out) / group[0]
+        if args.ensemble is not None:
+            _train_ensemble(args, group, settings, out)
+            continue
         result = train_run(
             args.db,
             labels=group,
@@ -137,6 +150,31 @@ def run(args: argparse.Namespace) -> int:
         )
         print_metrics(result.metrics, _units(out))
     return 0
+
+
+def _train_ensemble(
+    args: argparse.Namespace, labels: list[str], settings: TrainSettings, out: Path
+) -> None:
+    """``--ensemble K``: K members in ``out``, their mean's metrics and calibration."""
+    from thermognn.training.calibration import describe
+    from thermognn.training.ensemble import train_ensemble
+    from thermognn.training.labels import label_units
+
+    result = train_ensemble(
+        args.db,
+        labels=labels,
+        size=args.ensemble,
+        settings=settings,
+        query=args.query or None,
+        out=out,
+        cache_dir=args.cache_dir,
+        missing=args.missing,
+        overwrite=args.overwrite,
+    )
+    print(f"{out}: ensemble of {len(result.members)} members, {result.wall_time:.1f} s")
+    print_metrics(result.metrics, label_units(labels))
+    for label, entry in result.calibration.items():
+        print(describe(label, entry) + f"; calibrated spread applied (see {out}/calibration.png)")
 
 
 def _units(run_dir: Path) -> dict[str, str]:

@@ -66,6 +66,14 @@ def _load_members(
     """Predictors for run folders (with their training domains) or given objects."""
     members: list[EnsembleMember] = []
     domains: list[TrainingDomain | None] = []
+    from thermognn.training.ensemble import is_ensemble, member_dirs
+
+    # an ensemble run folder stands for its members: their spread is the model spread
+    models = [
+        p
+        for m in models
+        for p in (member_dirs(m) if isinstance(m, str | Path) and is_ensemble(m) else [m])
+    ]
     for m in models:
         if isinstance(m, str | Path):
             from thermognn.training import Predictor

@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 RUN_FORMAT = 1
 WEIGHTS_FILE = "model.pt"
 RECORD_FILE = "model.json"
+#: Record of an ensemble run folder (its members are ordinary runs under ``members/``).
+ENSEMBLE_FILE = "ensemble.json"
 
 
 @dataclass
@@ -172,6 +174,11 @@ def read_record(run_dir: Path) -> RunRecord:
     """Read and validate ``run_dir/model.json``."""
     path = Path(run_dir) / RECORD_FILE
     if not path.is_file():
+        if (Path(run_dir) / ENSEMBLE_FILE).is_file():
+            raise CheckpointError(
+                f"{run_dir}: an ensemble run (use thermognn.training.ensemble.load_predictor, "
+                "or one member folder under members/)"
+            )
         raise CheckpointError(f"{run_dir}: not a run folder (no {RECORD_FILE})")
     try:
         payload = json.loads(path.read_text())
@@ -237,15 +244,21 @@ def load_model_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], w
 def find_runs(path: str | Path) -> list[Path]:
     """Run folders at ``path``: itself, or its sub-folders (one per label) holding a run.
 
+    An ensemble folder (``ensemble.json``) counts as one run.
+
     Raises
     ------
     CheckpointError
         When neither ``path`` nor any direct sub-folder holds a ``model.json``.
     """
     path = Path(path)
-    if (path / RECORD_FILE).is_file():
+
+    def is_run(p: Path) -> bool:
+        return (p / RECORD_FILE).is_file() or (p / ENSEMBLE_FILE).is_file()
+
+    if is_run(path):
         return [path]
-    runs = sorted(p for p in path.iterdir() if (p / RECORD_FILE).is_file()) if path.is_dir() else []
+    runs = sorted(p for p in path.iterdir() if is_run(p)) if path.is_dir() else []
     if not runs:
         raise CheckpointError(
             f"{path}: not a run folder (no {RECORD_FILE} in it or its sub-folders)"
