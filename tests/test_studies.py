@@ -148,6 +148,9 @@ def test_optuna_search_resumes_and_refuses_another_study(study_db: Path, tmp_pat
     assert result.skipped == 3
     states = {t.number: t for t in study.get_trials()}
     assert states[stale.number].state == optuna.trial.TrialState.FAIL
+    dists = states[0].distributions  # suggest_float(log=True) for the learning rate
+    assert dists["lr"] == optuna.distributions.FloatDistribution(1e-3, 1e-2, log=True)
+    assert isinstance(dists["model"], optuna.distributions.CategoricalDistribution)
     assert states[stale.number].user_attrs["interrupted"] is True
     counted = [t for t in states.values() if not t.user_attrs.get("interrupted")]
     assert len(counted) == 5
@@ -160,6 +163,17 @@ def test_optuna_search_resumes_and_refuses_another_study(study_db: Path, tmp_pat
             storage=out / "optuna.log",
             **{**kw, "label": "hydrostatic_stress"},
         )
+
+
+def test_search_space_spans_the_grid_choices() -> None:
+    from thermognn.studies import PAPER_GRID
+    from thermognn.studies.space import FloatRange, IntRange
+
+    dims = PAPER_GRID.as_ranges().dimensions()
+    assert dims["lr"] == FloatRange(1e-6, 1e-2, log=True)
+    assert dims["hidden"] == IntRange(32, 256, log=True)
+    assert dims["dropout"] == FloatRange(0.0, 0.6)
+    assert TINY.as_ranges().dimensions()["hidden"].values() == (8,)  # one choice stays
 
 
 def _journal(path: Path):
@@ -181,7 +195,7 @@ def test_reporter_prunes_a_trial_worse_than_the_median(tmp_path: Path) -> None:
     with pytest.raises(ThermognnError, match="belongs to another study"):
         open_study(spec, "s", {"label": "y"}, seed=0, pruner=pruner)
     trial = study.ask()
-    reporter = OptunaReporter(spec, "s", trial._trial_id, pruner)
+    reporter = OptunaReporter(spec, "s", trial.number, pruner)
 
     class Log:
         epoch, val_loss = 2, 5.0

@@ -102,18 +102,35 @@ def load_toml(path: str | Path) -> dict[str, Any]:
 
 
 def apply_config_section(
-    args: argparse.Namespace, parser_defaults: dict[str, Any], section: dict[str, Any], where: str
+    args: argparse.Namespace,
+    parser_defaults: dict[str, Any],
+    section: dict[str, Any],
+    where: str,
+    types: dict[str, Callable[[str], Any]] | None = None,
 ) -> None:
     """Fill options the user left at their defaults from a TOML section.
 
     Command-line values win over the file; unknown keys are an error naming them.
+    A string for an option with a ``type`` (``types``) is read as on the command line:
+    ``supercell = "3,3,3"`` gives ``(3, 3, 3)`` like ``[3, 3, 3]``.
     """
     for key, value in section.items():
         attr = key.replace("-", "_")
         if not hasattr(args, attr):
             raise ThermognnError(f"{where}: unknown option {key!r}")
         if getattr(args, attr) == parser_defaults.get(attr):
-            setattr(args, attr, value)
+            cast = (types or {}).get(attr)
+            setattr(args, attr, value if cast is None else _typed(value, cast, f"{where} {key}"))
+
+
+def _typed(value: Any, cast: Callable[[str], Any], where: str) -> Any:
+    """A TOML string through an option's ``type``; other TOML values are already typed."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return cast(value)
+    except (argparse.ArgumentTypeError, ValueError) as exc:
+        raise ThermognnError(f"{where}: {exc}") from None
 
 
 def add_config_option(parser: argparse.ArgumentParser) -> None:
@@ -131,7 +148,9 @@ def resolve_config(args: argparse.Namespace, parser: argparse.ArgumentParser, se
         return
     data = load_toml(args.config)
     defaults = {a.dest: a.default for a in parser._actions}
-    apply_config_section(args, defaults, data.get(section, {}), f"{args.config} [{section}]")
+    types = {a.dest: a.type for a in parser._actions if callable(a.type)}
+    where = f"{args.config} [{section}]"
+    apply_config_section(args, defaults, data.get(section, {}), where, types)
 
 
 class progress_callback:  # noqa: N801 - used like a function in ``with`` statements

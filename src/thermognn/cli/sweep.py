@@ -64,7 +64,15 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
 TRAIN_OPTIONS = ("epochs", "patience", "batch_size", "device", "cutoff")
 
 #: Options of ``sweep`` passed unchanged to :func:`~thermognn.studies.run_search`.
-OPTUNA_OPTIONS = ("trials", "pruner", "pruner_warmup", "storage", "study_name", "epoch_budget")
+OPTUNA_OPTIONS = (
+    "ranges",
+    "trials",
+    "pruner",
+    "pruner_warmup",
+    "storage",
+    "study_name",
+    "epoch_budget",
+)
 
 
 def add_cluster_options(p: argparse.ArgumentParser) -> None:
@@ -198,6 +206,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="every grid point, or an Optuna TPE search of the same space",
     )
     p.add_argument("--trials", type=int, default=50, help="Optuna: trials in the study")
+    p.add_argument(
+        "--choices-only",
+        dest="ranges",
+        action="store_false",
+        help="Optuna: sample only the grid's choices (default: the ranges they span, "
+        "the learning rate log-uniform)",
+    )
     p.add_argument(
         "--pruner",
         default="median",

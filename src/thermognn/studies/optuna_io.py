@@ -163,6 +163,61 @@ def open_study(
     return study
 
 
+class TrialRef:
+    """A running trial named by its study and number, reached through the storage's public API.
+
+    Picklable (the storage opens lazily), so a worker can report to the trial the client
+    asked for. Reporting writes the intermediate value to the storage and asks the
+    pruner (:meth:`optuna.pruners.BasePruner.prune`) about the stored trial.
+
+    Parameters
+    ----------
+    storage
+        Storage spec (see :func:`open_storage`).
+    study_name
+        Optuna study name.
+    number
+        The trial's number in its study (``trial.number``).
+    pruner
+        The study's pruner.
+    """
+
+    def __init__(
+        self, storage: str, study_name: str, number: int, pruner: PrunerSpec | None = None
+    ) -> None:
+        self.storage, self.study_name, self.number = storage, study_name, number
+        self.pruner = pruner or PrunerSpec("none")
+        self._opened: tuple[Any, Any, int] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_opened": None}
+
+    def _open(self) -> tuple[Any, Any, int]:
+        """(storage, study, storage id of the trial), opened once."""
+        if self._opened is None:
+            import optuna
+
+            storage = open_storage(self.storage)
+            study = optuna.load_study(
+                study_name=self.study_name, storage=storage, pruner=self.pruner.build()
+            )
+            study_id = storage.get_study_id_from_name(self.study_name)
+            trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, self.number)
+            self._opened = (storage, study, trial_id)
+        return self._opened
+
+    def report(self, value: float, step: int) -> bool:
+        """Store ``value`` at ``step``; ``True`` when the pruner says stop."""
+        storage, study, trial_id = self._open()
+        storage.set_trial_intermediate_value(trial_id, step, value)
+        return bool(study.pruner.prune(study, storage.get_trial(trial_id)))
+
+    def set_user_attr(self, key: str, value: Any) -> None:
+        """Set a user attribute of the (running) trial."""
+        storage, _, trial_id = self._open()
+        storage.set_trial_user_attr(trial_id, key, value)
+
+
 class OptunaReporter:
     """Epoch hook run on the worker: report the validation loss, stop when pruned.
 
@@ -172,37 +227,18 @@ class OptunaReporter:
         Storage spec (opened lazily on the worker).
     study_name
         Optuna study name.
-    trial_id
-        Storage id of the trial (``trial._trial_id``).
+    number
+        The trial's number in its study (``trial.number``).
     pruner
         The study's pruner.
     """
 
-    def __init__(self, storage: str, study_name: str, trial_id: int, pruner: PrunerSpec) -> None:
-        self.storage, self.study_name, self.trial_id, self.pruner = (
-            storage,
-            study_name,
-            trial_id,
-            pruner,
-        )
-        self._trial: Any = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_trial": None}
+    def __init__(self, storage: str, study_name: str, number: int, pruner: PrunerSpec) -> None:
+        self.trial = TrialRef(storage, study_name, number, pruner)
 
     def __call__(self, log: Any) -> None:
         """Report ``log.val_loss`` at step ``log.epoch``; raise :class:`StopTraining` if pruned."""
-        import optuna
-
-        if self._trial is None:
-            study = optuna.load_study(
-                study_name=self.study_name,
-                storage=open_storage(self.storage),
-                pruner=self.pruner.build(),
-            )
-            self._trial = optuna.trial.Trial(study, self.trial_id)
         if not math.isfinite(log.val_loss):
             return
-        self._trial.report(float(log.val_loss), int(log.epoch))
-        if self._trial.should_prune():
+        if self.trial.report(float(log.val_loss), int(log.epoch)):
             raise StopTraining("pruned", int(log.epoch), f"pruned at epoch {log.epoch}")

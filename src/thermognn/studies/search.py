@@ -1,7 +1,10 @@
 """A sample-efficient search of the sweep's space with Optuna (TPE + pruning) on Dask.
 
-:func:`run_search` samples the same categorical space as the grid
-(:class:`~thermognn.studies.space.SearchSpace`) with a seeded TPE sampler and stops
+:func:`run_search` samples the grid's space (:class:`~thermognn.studies.space.SearchSpace`)
+through the trial's ``suggest_*`` calls — by default the ranges the grid's choices span
+(:meth:`~thermognn.studies.space.SearchSpace.as_ranges`: the learning rate log-uniform,
+hidden channels integers, dropout a float, the architecture categorical) — with a
+seeded TPE sampler and stops
 unpromising trials early with a median or successive-halving pruner fed by each
 epoch's validation loss. It shares the grid's folder layout, fixed split and
 ``trials.csv`` format (:mod:`thermognn.studies.trials`); trial ids are
@@ -43,6 +46,7 @@ from thermognn.studies.optuna_io import (
     PRUNERS,
     OptunaReporter,
     PrunerSpec,
+    TrialRef,
     open_storage,
     open_study,
     storage_spec,
@@ -60,6 +64,7 @@ __all__ = [
     "PRUNERS",
     "OptunaReporter",
     "PrunerSpec",
+    "TrialRef",
     "open_storage",
     "open_study",
     "run_search",
@@ -76,6 +81,7 @@ def run_search(
     out: str | Path,
     query: Mapping[str, Any] | str | None = "labeled=1",
     space: SearchSpace = PAPER_GRID,
+    ranges: bool = True,
     trials: int = 50,
     pruner: str = "median",
     pruner_warmup: int | None = None,
@@ -107,7 +113,9 @@ def run_search(
     db, label, out, query
         As :func:`~thermognn.studies.run_sweep`.
     space
-        The categorical space (the grid's choices).
+        The space; its numeric choices are searched as the ranges they span.
+    ranges
+        ``False``: sample only the space's choices (every dimension categorical).
     trials
         Trials in the whole study (all machines; resumed ones count).
     pruner
@@ -144,6 +152,8 @@ def run_search(
     if trials < 1:
         raise ThermognnError(f"trials must be ≥ 1, got {trials}")
     out = Path(out)
+    if ranges:
+        space = space.as_ranges()
     data = DatasetRef.of(db, label, query, cutoff, cache_dir)
     train = TrainSettings.of(
         None, epochs=epochs, patience=patience, batch_size=batch_size, seed=seed, device=device
@@ -183,7 +193,7 @@ def run_search(
         startup_trials=startup_trials,
     )
     owner = f"{socket.gethostname()}:{out.resolve()}"
-    _reconcile(optuna_study, study, owner)
+    _reconcile(optuna_study, study, owner, spec)
     search = _Search(optuna_study, study, space, owner, spec, prune, trials, epoch_budget)
     skipped = len(study.table.rows())
     with TaskPool(ClusterSpec(workers, scheduler, connect_timeout)) as pool:
@@ -214,7 +224,6 @@ class _Search:
         self.optuna_study, self.study, self.owner = optuna_study, study, owner
         self.storage, self.pruner, self.trials, self.budget = storage, pruner, trials, epoch_budget
         self.space = space
-        self.distributions = space.distributions()
         self.asked: dict[str, Any] = {}
         self.ran = 0
         self.used = sum(epochs_of(r) for r in study.table.rows())
@@ -230,17 +239,17 @@ class _Search:
             if left is not None and left <= 0:
                 logger.info("epoch budget %d used up (%d epochs)", self.budget, self.used)
                 return
-            trial = self.optuna_study.ask(self.distributions)
+            trial = self.optuna_study.ask()
             trial.set_user_attr("owner", self.owner)
             key = f"optuna-{trial.number:04d}"
-            point = self.space.point(trial.params)
+            point = self.space.suggest(trial)
             twin = self._twin(trial)
             if twin is not None:
                 self._record_duplicate(trial, point, twin)
                 continue
             self.asked[key] = trial
             hook = OptunaReporter(
-                self.storage, self.optuna_study.study_name, trial._trial_id, self.pruner
+                self.storage, self.optuna_study.study_name, trial.number, self.pruner
             )
             epochs = min(left, self.study.train.epochs) if left is not None else None
             yield self.study.job(point, key=key, epochs=epochs, on_epoch=hook)
@@ -300,7 +309,7 @@ def _interrupted(trial: Any) -> bool:
     return bool(trial.user_attrs.get("interrupted"))
 
 
-def _reconcile(optuna_study: Any, study: TrialStudy, owner: str) -> None:
+def _reconcile(optuna_study: Any, study: TrialStudy, owner: str, storage: str) -> None:
     """Bring the storage and ``trials.csv`` of this folder back in step after a kill.
 
     A trial's row is stored on the trial before it is written to ``trials.csv`` and
@@ -325,7 +334,9 @@ def _reconcile(optuna_study: Any, study: TrialStudy, owner: str) -> None:
         if row is not None:
             _tell(optuna_study, trial.number, row)
         else:
-            optuna.trial.Trial(optuna_study, trial._trial_id).set_user_attr("interrupted", True)
+            TrialRef(storage, optuna_study.study_name, trial.number).set_user_attr(
+                "interrupted", True
+            )
             optuna_study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
             logger.warning("trial %s was interrupted; marked failed", key)
     study.best = best_row(study.table.rows())

@@ -40,6 +40,9 @@ class Categorical:
 
         return CategoricalDistribution(list(self.choices))
 
+    def suggest(self, trial: Any, name: str) -> Any:
+        return trial.suggest_categorical(name, list(self.choices))
+
     def to_json(self) -> Any:
         return list(self.choices)
 
@@ -60,6 +63,9 @@ class IntRange:
         from optuna.distributions import IntDistribution
 
         return IntDistribution(self.low, self.high, log=self.log, step=self.step)
+
+    def suggest(self, trial: Any, name: str) -> int:
+        return int(trial.suggest_int(name, self.low, self.high, step=self.step, log=self.log))
 
     def to_json(self) -> Any:
         return {"low": self.low, "high": self.high, "step": self.step, "log": self.log}
@@ -83,6 +89,9 @@ class FloatRange:
         from optuna.distributions import FloatDistribution
 
         return FloatDistribution(self.low, self.high, log=self.log)
+
+    def suggest(self, trial: Any, name: str) -> float:
+        return float(trial.suggest_float(name, self.low, self.high, log=self.log))
 
     def to_json(self) -> Any:
         return {"low": self.low, "high": self.high, "log": self.log}
@@ -256,6 +265,33 @@ class SearchSpace:
     def point(self, params: Mapping[str, Any]) -> TrialPoint:
         """The trial point of an Optuna trial's ``params``."""
         return TrialPoint.from_params(params)
+
+    def suggest(self, trial: Any) -> TrialPoint:
+        """Draw a point through the trial's ``suggest_*`` calls (``model`` categorical)."""
+        params = {"model": trial.suggest_categorical("model", list(self.models))}
+        params.update({k: d.suggest(trial, k) for k, d in self.dimensions().items()})
+        return TrialPoint.from_params(params)
+
+    def as_ranges(self) -> SearchSpace:
+        """The space an Optuna search samples: numeric choices become the range they span.
+
+        ``lr`` becomes log-uniform over [min, max] of its choices, ``hidden`` a
+        log-scaled integer range, ``dropout`` a uniform float range; one choice, the
+        models and a family's own dimensions stay as they are.
+        """
+        kinds = {
+            "lr": (FloatRange, True),
+            "hidden": (IntRange, True),
+            "dropout": (FloatRange, False),
+        }
+        core: dict[str, Any] = {}
+        for name, (kind, log) in kinds.items():
+            dim = None if getattr(self, name) is None else dimension(name, getattr(self, name))
+            if isinstance(dim, Categorical) and len(dim.choices) > 1:
+                low, high = min(dim.choices), max(dim.choices)
+                dim = kind(low, high, log=log and low > 0)
+            core[name] = dim
+        return SearchSpace(self.models, extra=self.extra, **core)
 
     def restrict(
         self,
