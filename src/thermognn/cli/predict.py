@@ -84,32 +84,31 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def read_structures(args: argparse.Namespace) -> tuple[list[str], list[Any]]:
-    """(source names, ASE structures) from the files and the database selection."""
-    import ase.db
-    import ase.io
+    """(source names, ASE structures) from the files and the database selection.
 
-    from thermognn.errors import StructureError, ThermognnError
+    Files go through :func:`thermognn.structures.read_structures` and database rows
+    through :func:`thermognn.database.open_database`: the checks every command makes.
+    """
+    from thermognn.database import open_database
+    from thermognn.errors import DatabaseError, ThermognnError
+    from thermognn.structures import check_structure
+    from thermognn.structures import read_structures as read_file
 
     names: list[str] = []
     structures: list[Any] = []
     for file in args.files:
-        try:
-            frames = ase.io.read(file, index=":", format=args.format)
-        except (OSError, ValueError, KeyError, StopIteration) as exc:
-            raise StructureError(f"{file}: cannot read structures ({exc})") from None
-        frames = frames if isinstance(frames, list) else [frames]
+        frames = read_file(file, format=args.format, constraints="keep")
         names += [file if len(frames) == 1 else f"{file}@{k}" for k in range(len(frames))]
         structures += frames
     if args.db:
-        if not Path(args.db).is_file() and "://" not in args.db:
-            raise ThermognnError(f"study database {args.db} does not exist")
-        rows = list(
-            ase.db.connect(args.db).select(args.query)
-            if args.query
-            else ase.db.connect(args.db).select()
-        )
-        names += [f"{args.db}:{row.id}" for row in rows]
-        structures += [row.toatoms() for row in rows]
+        database = open_database(args.db)
+        try:
+            rows = list(database.select(args.query) if args.query else database.select())
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DatabaseError(f"{args.db}: invalid selection {args.query!r} ({exc})") from None
+        for row in rows:
+            names.append(f"{args.db}:{row.id}")
+            structures.append(check_structure(row.toatoms(), source=names[-1]))
     if not structures:
         raise ThermognnError("nothing to predict: give structure files and/or --db with --query")
     return names, structures
@@ -150,11 +149,47 @@ def run(args: argparse.Namespace) -> int:
         values.append(predictor.predict_atoms(structures))
         columns += [_column(name, predictor.record.units) for name in predictor.labels]
     table = np.concatenate(values, axis=1)
+    flags = _domain_flags(predictors, structures, values)
     formulas = [a.get_chemical_formula() for a in structures]
-    _write_csv(Path(args.out), names, formulas, columns, table)
+    _write_csv(Path(args.out), names, formulas, columns, table, flags)
     _print_table(names, formulas, columns, table)
+    _warn_out_of_domain(names, flags)
     print(f"{len(structures)} structures; wrote {args.out}")
     return 0
+
+
+def _domain_flags(
+    predictors: list[Any], structures: list[Any], values: list[Any]
+) -> list[str] | None:
+    """Per structure, why it lies outside the training domain of any run (``""``: inside).
+
+    ``None`` when no run recorded its domain (trained before domains were recorded).
+    """
+    from thermognn.training.domain import domain_flags
+
+    merged: list[list[str]] | None = None
+    for predictor, predicted in zip(predictors, values, strict=False):
+        flags = domain_flags(predictor.record, structures, predicted)
+        if flags is None:
+            continue
+        merged = merged or [[] for _ in structures]
+        for reasons, flag in zip(merged, flags, strict=True):
+            reasons += [r for r in flag.split("; ") if r and r not in reasons]
+    return None if merged is None else ["; ".join(r) for r in merged]
+
+
+def _warn_out_of_domain(names: list[str], flags: list[str] | None, shown: int = SHOWN_ROWS) -> None:
+    """One warning line per structure outside the training domain (on stderr)."""
+    import sys
+
+    if flags is None:
+        print("warning: the run records no training domain (in_domain left empty)", file=sys.stderr)
+        return
+    outside = [(name, flag) for name, flag in zip(names, flags, strict=True) if flag]
+    for name, flag in outside[:shown]:
+        print(f"warning: {name}: outside the training domain: {flag}", file=sys.stderr)
+    if len(outside) > shown:
+        print(f"warning: … {len(outside) - shown} more (see in_domain)", file=sys.stderr)
 
 
 def _column(label: str, units: dict[str, str]) -> str:
@@ -163,16 +198,24 @@ def _column(label: str, units: dict[str, str]) -> str:
 
 
 def _write_csv(
-    path: Path, names: list[str], formulas: list[str], columns: list[str], table: Any
+    path: Path,
+    names: list[str],
+    formulas: list[str],
+    columns: list[str],
+    table: Any,
+    flags: list[str] | None = None,
 ) -> None:
+    """The predictions, then ``in_domain`` (True/False, empty if unknown) and ``domain_flag``."""
     import csv
 
+    domain = flags if flags is not None else [None] * len(names)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(("structure", "formula", *columns))
-        for name, formula, row in zip(names, formulas, table, strict=True):
-            writer.writerow((name, formula, *(f"{v:.8g}" for v in row)))
+        writer.writerow(("structure", "formula", *columns, "in_domain", "domain_flag"))
+        for name, formula, row, flag in zip(names, formulas, table, domain, strict=True):
+            inside = "" if flag is None else str(not flag)
+            writer.writerow((name, formula, *(f"{v:.8g}" for v in row), inside, flag or ""))
 
 
 def _print_table(names: list[str], formulas: list[str], columns: list[str], table: Any) -> None:

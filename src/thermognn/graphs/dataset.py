@@ -238,6 +238,12 @@ def load_graph_dataset(
             logger.info("graph cache miss: building %d graphs into %s", len(kept), cache_path)
 
     graphs = [_row_graph(row, cutoff) for row in kept]
+    edgeless = [row.id for row, graph in zip(kept, graphs, strict=True) if graph.num_edges == 0]
+    if edgeless:  # refused before the cache is written
+        raise GraphSettingsError(
+            f"cutoff {cutoff} Å: no atom of row{'s' if len(edgeless) > 1 else ''} "
+            f"{id_list(edgeless)} has a neighbour that close; use a longer cutoff"
+        )
     if cache_path is not None:
         write_cache(cache_path, key, graphs, label_names, cutoff)
     return _dataset(kept, graphs, label_names, incomplete, cutoff, cache_path, False)

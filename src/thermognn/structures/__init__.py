@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from thermognn.structures.io import check_structure, read_structure, resolve_material
+from thermognn.structures.io import (
+    check_structure,
+    read_structure,
+    read_structures,
+    resolve_material,
+)
 from thermognn.structures.prototypes import (
     LATTICE_CONSTANTS,
     antiperovskite,
@@ -18,6 +23,7 @@ __all__ = [
     "mixed_halide_cell",
     "parse_material",
     "read_structure",
+    "read_structures",
     "reference_cell",
     "resolve_material",
 ]

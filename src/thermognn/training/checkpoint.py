@@ -67,6 +67,9 @@ class RunRecord:
         thermognn version that wrote the record.
     format
         Run-folder format version.
+    domain
+        What the model was trained on (:class:`thermognn.training.domain.TrainingDomain`);
+        empty for runs trained before it was recorded.
     """
 
     model: str
@@ -82,6 +85,7 @@ class RunRecord:
     data: dict[str, Any] = field(default_factory=dict)
     version: str = ""
     format: int = RUN_FORMAT
+    domain: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -109,7 +113,9 @@ class RunRecord:
         fields["scalers"] = Scalers.from_dict(record["scalers"])
         fields["cutoff"] = float(record["cutoff"])
         fields.setdefault("units", {})
-        return cls(**fields)
+        out = cls(**fields)
+        check_record(out, where)
+        return out
 
 
 def write_json(path: Path, payload: Any) -> None:
@@ -264,3 +270,68 @@ def find_runs(path: str | Path) -> list[Path]:
             f"{path}: not a run folder (no {RECORD_FILE} in it or its sub-folders)"
         )
     return runs
+
+
+def check_record(record: RunRecord, where: str = RECORD_FILE) -> None:
+    """Cross-check the parts of a run record that must agree; a mismatch is an error.
+
+    The cutoff is positive and finite, equals the training settings' cutoff and the one
+    fixed in the edge scaler, and is not shorter than the model's ``cutoff``
+    hyperparameter or a min-max edge scaler's largest training distance; the labels are distinct, each
+    with a unit, and as many as the model's outputs (``n_targets``) and the target
+    scaler's columns; the node features are as many as the model's inputs
+    (``in_channels``) and the node scaler's columns.
+
+    Raises
+    ------
+    CheckpointError
+        Naming the record and the two values that disagree.
+    """
+    cutoff = record.cutoff
+    if not (math.isfinite(cutoff) and cutoff > 0):
+        raise CheckpointError(f"{where}: cutoff {cutoff} Å is not a positive distance")
+    for name, value in (
+        ("training.cutoff", record.training.get("cutoff")),
+        ("the edge scaler's cutoff", _scaler_cutoff(record)),
+    ):
+        if value is not None and not math.isclose(float(value), cutoff, rel_tol=1e-9):
+            raise CheckpointError(f"{where}: cutoff {cutoff} Å disagrees with {name} {value} Å")
+    model_cutoff = record.hparams.get("cutoff")
+    if isinstance(model_cutoff, int | float) and model_cutoff > cutoff * (1 + 1e-9):
+        raise CheckpointError(
+            f"{where}: cutoff {cutoff} Å is shorter than the model's own cutoff {model_cutoff} Å"
+        )
+    edge = record.scalers.edge
+    if edge.kind == "minmax" and edge.offset[0] + edge.scale[0] > cutoff * (1 + 1e-6):
+        raise CheckpointError(
+            f"{where}: cutoff {cutoff} Å is shorter than the longest training edge "
+            f"({edge.offset[0] + edge.scale[0]:.4g} Å)"
+        )
+    labels = list(record.labels)
+    if not labels or len(set(labels)) != len(labels):
+        raise CheckpointError(f"{where}: labels {labels} are empty or repeated")
+    if record.units and set(record.units) != set(labels):
+        raise CheckpointError(
+            f"{where}: labels {labels} disagree with the units recorded for {sorted(record.units)}"
+        )
+    for name, width in (
+        ("hparams.n_targets", record.hparams.get("n_targets")),
+        ("the target scaler", len(record.scalers.target.offset)),
+    ):
+        if width is not None and int(width) != len(labels):
+            raise CheckpointError(
+                f"{where}: {len(labels)} labels {labels}, but {name} has {width} outputs"
+            )
+    for name, width in (
+        ("hparams.in_channels", record.hparams.get("in_channels")),
+        ("the node scaler", len(record.scalers.node.offset)),
+    ):
+        if width is not None and int(width) != len(record.node_features):
+            raise CheckpointError(
+                f"{where}: {len(record.node_features)} node features, but {name} has {width}"
+            )
+
+
+def _scaler_cutoff(record: RunRecord) -> float | None:
+    edge = record.scalers.edge
+    return edge.offset[0] if edge.kind == "proximity" and edge.offset else None

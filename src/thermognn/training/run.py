@@ -125,12 +125,20 @@ def _model_hparams(
     return resolved
 
 
-def _prepare_out(out: str | Path, overwrite: bool) -> Path:
+def _check_out(out: str | Path, overwrite: bool) -> None:
+    """Refuse a run folder that holds a run (before anything is written)."""
     run_dir = Path(out)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ThermognnError(f"{run_dir}: a file, not a run folder; choose another --out")
     if (run_dir / RECORD_FILE).exists() and not overwrite:
         raise ThermognnError(f"{run_dir} already holds a run; choose another --out or overwrite")
     if run_dir.is_dir() and any((p / RECORD_FILE).is_file() for p in run_dir.iterdir()):
         raise ThermognnError(f"{run_dir} holds per-label runs; choose another --out")
+
+
+def _prepare_out(out: str | Path, overwrite: bool) -> Path:
+    _check_out(out, overwrite)
+    run_dir = Path(out)
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir
 
@@ -198,6 +206,8 @@ def train_run(
     start = time.perf_counter()
     recipe = TrainSettings.of(settings, **overrides)
     names = resolve_labels(labels)
+    model_spec(recipe.model)  # an unknown model is refused before any graph is cached
+    _check_out(out, overwrite)
     if dataset is None:
         dataset = _load_dataset(db, names, query, recipe.cutoff, cache_dir, missing)
     graph_cutoff = float(getattr(dataset, "cutoff", recipe.cutoff))
@@ -323,7 +333,16 @@ class _Trainer:
                 "n_skipped": len(skipped),
             },
             version=__version__,
+            domain=self._domain(labels, cutoff),
         )
+
+    def _domain(self, labels: list[str], cutoff: float) -> dict[str, Any]:
+        """Elements, cell sizes, label ranges and descriptors of the training split."""
+        from thermognn.training.domain import TrainingDomain
+
+        train = self.split.indices["train"]
+        graphs = [self.dataset[int(i)] for i in train]
+        return TrainingDomain.fit(graphs, self.true[train], labels, cutoff).to_dict()
 
     def fit(self, run_dir: Path, progress: bool | Callable[[EpochLog], None]) -> FitResult:
         """Seeded training; the best weights are written to ``model.pt`` as they come."""
