@@ -40,6 +40,8 @@ def vasprun_xml(
     nelm: int = 60,
     n_scsteps: int = 12,
     version: str = "6.4.2",
+    efermi: float | None = None,
+    with_eigenvalues: bool = True,
 ) -> str:
     """A minimal vasprun.xml in VASP's real layout (what ``read_vasp_xml`` walks)."""
     species = list(dict.fromkeys(atoms.get_chemical_symbols()))
@@ -66,6 +68,14 @@ def vasprun_xml(
             )
             ks += f'<set comment="kpoint {k + 1}">{rows}</set>\n'
         spins += f'<set comment="spin {s + 1}">{ks}</set>\n'
+    dos = "" if efermi is None else f'<dos><i name="efermi">{efermi:12.8f} </i></dos>'
+    eigen = (
+        '<eigenvalues><array><dimension dim="1">band</dimension><dimension dim="2">kpoint'
+        '</dimension><dimension dim="3">spin</dimension><field>eigene</field><field>occ'
+        f"</field><set>{spins}</set></array></eigenvalues>{dos}"
+        if with_eigenvalues
+        else ""
+    )
     atom_rows = "".join(
         f"<rc><c>{sym}</c><c>{species.index(sym) + 1}</c></rc>"
         for sym in atoms.get_chemical_symbols()
@@ -104,16 +114,7 @@ def vasprun_xml(
   <varray name="forces">{"".join(_v([0.0, 0.0, 0.0]) for _ in atoms)}</varray>
   <varray name="stress">{"".join(_v(r) for r in stress_kb)}</varray>
   <energy>{energy}</energy>
-  <eigenvalues>
-   <array>
-    <dimension dim="1">band</dimension>
-    <dimension dim="2">kpoint</dimension>
-    <dimension dim="3">spin</dimension>
-    <field>eigene</field>
-    <field>occ</field>
-    <set>{spins}</set>
-   </array>
-  </eigenvalues>
+  {eigen}
  </calculation>
  <structure name="finalpos">{structure}</structure>
 </modeling>
@@ -346,3 +347,60 @@ def test_cli_export_and_import(study, tmp_path, capsys):
     assert "2 imported" in capsys.readouterr().out
     assert main(["vasp", "import", "--db", study.url, "--dir", str(tmp_path / "nowhere")]) == 2
     assert "no such export folder" in capsys.readouterr().err
+
+
+def test_gap_and_vbm_from_the_fermi_level():
+    from thermognn.labels.vasprun import fermi_band_edges
+
+    assert fermi_band_edges(EIGENVALUES, -0.8) == pytest.approx((-1.0, 1.5))
+    # a smeared metal: band 2 crosses E_F (−0.1 at k1, 0.2 at k2); the ½-occupation rule
+    # would open a fictitious 0.3 eV gap
+    metal = np.array([[[-6.0, -0.1, 0.3, 3.0], [-5.5, 0.2, 0.6, 2.5]]])
+    smeared = np.array([[[1.0, 0.9, 0.1, 0.0], [1.0, 0.4, 0.0, 0.0]]])
+    assert kpoint_band_edges(metal, smeared) == pytest.approx((-0.1, 0.3))
+    assert fermi_band_edges(metal, 0.1) == pytest.approx((0.1, 0.0))
+    with pytest.raises(ValueError, match="no level above the Fermi level"):
+        fermi_band_edges(EIGENVALUES, 5.0)
+
+
+def test_import_reads_the_fermi_level_and_reports_missing_labels(study, tmp_path, capsys):
+    from thermognn.cli.main import main
+
+    out = tmp_path / "vasp"
+    folders = export_vasp(study, out)
+    ids = [int(f.name.split("-")[1]) for f in folders]
+    metal = np.array([[[-6.0, -0.1, 0.3, 3.0], [-5.5, 0.2, 0.6, 2.5]]])
+    smeared = np.array([[[1.0, 0.9, 0.1, 0.0], [1.0, 0.4, 0.0, 0.0]]])
+    _finish(folders[0], -3.0, eigenvalues=metal, occupations=smeared, efermi=0.1)
+    _finish(folders[1], -3.0, efermi=-0.8)
+    _finish(folders[2], -3.0, with_eigenvalues=False)
+    assert main(["vasp", "import", "--db", study.url, "--dir", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "3 imported, 1 lacking labels" in printed
+    assert f"row {ids[2]}: " in printed and "no <eigenvalues>; band_gap, vbm not labeled" in printed
+    row = study.ase.get(id=ids[0])
+    assert row.band_gap == 0.0 and row.vbm == pytest.approx(0.1)  # a metal by E_F
+    assert study.ase.get(id=ids[1]).band_gap == pytest.approx(1.5)
+    bare = study.ase.get(id=ids[2])
+    assert bare.labeled and "band_gap" not in bare.key_value_pairs
+
+
+def test_import_exit_status_partial_and_total_failure(study, tmp_path, capsys):
+    import hashlib
+
+    from thermognn.cli.main import main
+
+    out = tmp_path / "vasp"
+    folders = export_vasp(study, out)
+    for folder in folders:
+        _finish(folder, -3.0, nelm=12, n_scsteps=12)  # every run stopped at NELM
+    before = hashlib.sha256((tmp_path / "s.db").read_bytes()).hexdigest()
+    assert main(["vasp", "import", "--db", study.url, "--dir", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "all 3 VASP runs failed, nothing imported" in err[0]
+    assert hashlib.sha256((tmp_path / "s.db").read_bytes()).hexdigest() == before
+    _finish(folders[0], -3.0)
+    assert main(["vasp", "import", "--db", study.url, "--dir", str(out)]) == 1
+    printed = capsys.readouterr().out
+    assert "1 imported, 2 failed" in printed and "not converged" in printed
+    assert sum(1 for r in study.select("label_error")) == 2

@@ -92,7 +92,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     _config_option(e, "export")
     e.set_defaults(func=run_export, parser=e)
 
-    i = vsub.add_parser("import", help="label rows from the finished vasprun.xml files")
+    i = vsub.add_parser(
+        "import",
+        help="label rows from the finished vasprun.xml files",
+        description="Label rows from the finished vasprun.xml files. Exit status 0 when "
+        "every run read was imported, 1 when some failed (their rows get label_error), 2 "
+        "when the import was refused (nothing written).",
+    )
     i.add_argument("--db", required=True)
     i.add_argument("--study", default=None, help="study name the database must carry")
     i.add_argument("--dir", required=True, help="export folder, or one row-<id> folder")
@@ -146,7 +152,9 @@ def run_import(args: argparse.Namespace) -> int:
     summary = import_vasp(db, args.dir, labeler_name=args.labeler_name, overwrite=args.overwrite)
     print(summary)
     for row_id, message in list(summary.failed.items())[:10]:
-        print(f"  row {row_id}: {message}")
+        print(f"  row {row_id}: failed: {message}")
+    for row_id, note in list(summary.incomplete.items())[:10]:
+        print(f"  row {row_id}: {note}")
     for row_id, folder in list(summary.missing.items())[:10]:
         print(f"  row {row_id}: no vasprun.xml in {folder}")
-    return 0
+    return 1 if summary.failed else 0  # some runs failed: their rows hold label_error

@@ -36,16 +36,21 @@ class ImportSummary:
         Row id → folder without a vasprun.xml (row left as it was).
     skipped
         Row ids already labeled (not overwritten).
+    incomplete
+        Row id → the labels its run could not give (imported rows; e.g. no
+        ``<eigenvalues>``: no band gap or VBM).
     """
 
     imported: list[int] = field(default_factory=list)
     failed: dict[int, str] = field(default_factory=dict)
     missing: dict[int, Path] = field(default_factory=dict)
     skipped: list[int] = field(default_factory=list)
+    incomplete: dict[int, str] = field(default_factory=dict)
 
     def __str__(self) -> str:
+        lacking = f", {len(self.incomplete)} lacking labels" if self.incomplete else ""
         return (
-            f"{len(self.imported)} imported, {len(self.failed)} failed, "
+            f"{len(self.imported)} imported{lacking}, {len(self.failed)} failed, "
             f"{len(self.missing)} without vasprun.xml, {len(self.skipped)} already labeled"
         )
 
@@ -109,7 +114,9 @@ def import_vasp(
         A folder's ``row.json`` does not match the database (another study, another
         database, unknown row); nothing is written then.
     LabelError
-        No vasprun.xml in the one folder named, or in any of the exported folders.
+        No vasprun.xml in the one folder named, or in any of the exported folders, or
+        every run read failed; nothing is written then. When only some runs fail, their
+        rows get a ``label_error`` and the others are imported.
     """
     if not isinstance(db, StudyDatabase):
         db = StudyDatabase(db, create=False)
@@ -117,7 +124,8 @@ def import_vasp(
     folders, explicit = _export_folders(path)
     checked = [(folder, *_matching_row(db, folder)) for folder in folders]  # all, before writing
     summary = ImportSummary()
-    for folder, record, row in checked:
+    results: list[tuple[int, Any, str]] = []  # (row id, Labels or error message, version)
+    for folder, record, row in checked:  # read every run before writing anything
         if row.get("labeled") and not overwrite:
             summary.skipped.append(row.id)
             continue
@@ -131,22 +139,48 @@ def import_vasp(
         try:
             atoms, labels, version = read_vasprun(vasprun)
             _check_structure(atoms, row, record, vasprun)
-            db.write_labels(row.id, labels, labeler_name, version)
         except LabelError as exc:
-            db.write_failure(row.id, str(exc), labeler_name, version)
             summary.failed[row.id] = str(exc)
-            log.warning("row %d: %s", row.id, exc)
+            results.append((row.id, str(exc), version))
             continue
+        lacking = [name for name in ("band_gap", "vbm") if getattr(labels, name) is None]
+        if labels.hydrostatic_stress is None:
+            lacking.append("hydrostatic_stress")
+        if lacking:
+            why = "no <eigenvalues>" if "band_gap" in lacking else "no stress tensor"
+            summary.incomplete[row.id] = f"{vasprun}: {why}; {', '.join(lacking)} not labeled"
         summary.imported.append(row.id)
-    if summary.missing and not (summary.imported or summary.failed or summary.skipped):
-        first = next(iter(summary.missing.values()))
-        raise LabelError(
-            f"{path}: no {VASPRUN} in any of the {len(summary.missing)} exported folders "
-            f"(e.g. {first}); have the VASP jobs run?"
-        )
+        results.append((row.id, labels, version))
+    _refuse_if_nothing_read(path, summary)
+    for row_id, outcome, version in results:
+        if isinstance(outcome, str):
+            db.write_failure(row_id, outcome, labeler_name, version)
+            log.warning("row %d: %s", row_id, outcome)
+        else:
+            db.write_labels(row_id, outcome, labeler_name, version)
+    for row_id, note in summary.incomplete.items():
+        log.warning("row %d: %s", row_id, note)
     db.update_config("label", {"labeler": labeler_name, "vasp_import_dir": str(path)})
     log.info("VASP import from %s: %s", path, summary)
     return summary
+
+
+def _refuse_if_nothing_read(path: Path, summary: ImportSummary) -> None:
+    """No run read and none labeled before: one error line, nothing written."""
+    if summary.imported or summary.skipped:
+        return
+    if summary.failed:
+        row_id, first = next(iter(summary.failed.items()))
+        raise LabelError(
+            f"{path}: all {len(summary.failed)} VASP runs failed, nothing imported "
+            f"(row {row_id}: {first})"
+        )
+    if summary.missing:
+        first_folder = next(iter(summary.missing.values()))
+        raise LabelError(
+            f"{path}: no {VASPRUN} in any of the {len(summary.missing)} exported folders "
+            f"(e.g. {first_folder}); have the VASP jobs run?"
+        )
 
 
 def _matching_row(db: StudyDatabase, folder: Path) -> tuple[dict[str, Any], Any]:

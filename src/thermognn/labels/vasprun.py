@@ -44,6 +44,48 @@ def kpoint_band_edges(eigenvalues: np.ndarray, occupations: np.ndarray) -> tuple
     return vbm, max(cbm - vbm, 0.0)
 
 
+def fermi_band_edges(
+    eigenvalues: np.ndarray, efermi: float, tol: float = 1e-4
+) -> tuple[float, float]:
+    """VBM and band gap (eV) by the run's Fermi level, over all k-points and spins.
+
+    A band (one spin, one band index over the k-points) with levels both below and
+    above the Fermi level crosses it: the crystal is a metal, gap 0 and VBM = E_F (as
+    pymatgen's ``BandStructure.is_metal``). Otherwise VBM is the highest level below
+    E_F and the gap the distance to the lowest level above it. Unlike the ½-occupation
+    rule of :func:`kpoint_band_edges`, smeared occupations (e.g. Gaussian smearing with
+    SIGMA 0.2 eV on a metal) do not open a fictitious gap.
+
+    Parameters
+    ----------
+    eigenvalues
+        ``(n_spins, n_kpoints, n_bands)`` levels, eV.
+    efermi
+        The run's Fermi level (``<dos><i name="efermi">``), eV.
+    tol
+        Levels within ``tol`` eV of E_F count as at it.
+
+    Raises
+    ------
+    ValueError
+        Without levels below or above the Fermi level.
+    """
+    e = np.asarray(eigenvalues, dtype=float)
+    if e.ndim != 3:
+        raise ValueError(f"eigenvalues of shape {e.shape}, not (spins, k-points, bands)")
+    bands = e.transpose(0, 2, 1).reshape(-1, e.shape[1])  # rows (spin, band), columns k
+    crosses = ((bands < efermi - tol).any(axis=1) & (bands > efermi + tol).any(axis=1)).any()
+    if crosses:
+        return float(efermi), 0.0
+    below, above = e[e <= efermi + tol], e[e > efermi + tol]
+    if below.size == 0:
+        raise ValueError(f"no level below the Fermi level {efermi:.4f} eV")
+    if above.size == 0:
+        raise ValueError("no level above the Fermi level (increase NBANDS)")
+    vbm = float(below.max())
+    return vbm, max(float(above.min()) - vbm, 0.0)
+
+
 def read_vasprun(path: str | Path) -> tuple[Atoms, Labels, str]:
     """Labels of a finished VASP single point.
 
@@ -56,7 +98,9 @@ def read_vasprun(path: str | Path) -> tuple[Atoms, Labels, str]:
     -------
     (Atoms, Labels, str)
         The final structure (VASP's atom order), its labels (units in the module
-        docstring) and the labeler version (``vasp-<version>``).
+        docstring) and the labeler version (``vasp-<version>``). Band gap and VBM come
+        from the run's Fermi level (:func:`fermi_band_edges`; the ½-occupation rule
+        when the file has none) and are ``None`` when it has no ``<eigenvalues>``.
 
     Raises
     ------
@@ -102,11 +146,17 @@ def read_vasprun(path: str | Path) -> tuple[Atoms, Labels, str]:
         log.warning("%s: no stress tensor (ISIF = 0?): hydrostatic stress not labeled", path)
     if calc.kpts:
         eps, occ = _levels(calc.kpts)
+        efermi = steps[-1].findtext("dos/i[@name='efermi']")
         try:
-            labels.vbm, labels.band_gap = kpoint_band_edges(eps, occ)
+            if efermi is not None and efermi.strip():
+                labels.vbm, labels.band_gap = fermi_band_edges(eps, float(efermi))
+            else:  # no Fermi level written: the ½-occupation rule
+                labels.vbm, labels.band_gap = kpoint_band_edges(eps, occ)
         except ValueError as exc:
             raise LabelError(f"{path}: {exc}") from None
         labels.eigenvalues, labels.occupations = eps, occ
+    else:
+        log.warning("%s: no <eigenvalues>: band gap and VBM not labeled", path)
     return atoms, labels, f"vasp-{version}"
 
 
