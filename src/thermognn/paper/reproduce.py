@@ -84,7 +84,7 @@ def comparison_spec(p: Preset, sets: list[str], train: TrainSettings) -> Experim
     """The one experiment behind Fig. 4, Table 1 and Fig. 2."""
     from thermognn.studies import curve_spec
 
-    largest = [max(p.sizes)]
+    other = [p.other_labels_size or max(p.sizes)]
     return curve_spec(
         sets,
         labels=LABEL_NAMES,
@@ -95,7 +95,7 @@ def comparison_spec(p: Preset, sets: list[str], train: TrainSettings) -> Experim
         sizes_per_label=(
             {}
             if p.all_sizes_for_every_label
-            else {k: largest for k in LABEL_NAMES if k != "band_gap"}
+            else {k: other for k in LABEL_NAMES if k != "band_gap"}
         ),
     )
 

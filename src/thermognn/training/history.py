@@ -21,8 +21,8 @@ HISTORY_COLUMNS = (
 )
 
 
-def write_history(run_dir: Path, history: Sequence[EpochLog]) -> None:
-    """Write ``history.csv`` (one row per epoch) and the plot ``history.png``."""
+def write_history(run_dir: Path, history: Sequence[EpochLog], plot: bool = True) -> None:
+    """Write ``history.csv`` (one row per epoch) and, with ``plot``, ``history.png``."""
     with (run_dir / "history.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(HISTORY_COLUMNS)
@@ -43,7 +43,8 @@ def write_history(run_dir: Path, history: Sequence[EpochLog]) -> None:
                     f"{h.seconds:.4f}",
                 )
             )
-    plot_history(history, run_dir / "history.png")
+    if plot:
+        plot_history(history, run_dir / "history.png")
 
 
 def plot_history(history: Sequence[EpochLog], path: Path) -> Path:
