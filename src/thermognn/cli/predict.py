@@ -136,10 +136,12 @@ def run(args: argparse.Namespace) -> int:
     names, structures = read_structures(args)
     columns: list[str] = []
     values: list[np.ndarray] = []
+    means: list[np.ndarray] = []  # one per predictor (the domain check reads them)
     for predictor in predictors:
         if isinstance(predictor, EnsemblePredictor):  # mean, then the calibrated spread
             mean, std = predictor.predict_atoms_std(structures)
             values += [mean, std]
+            means.append(mean)
             columns += [_column(name, predictor.record.units) for name in predictor.labels]
             columns += [
                 _column(f"{n}_std", {f"{n}_std": predictor.record.units.get(n, "")})
@@ -147,9 +149,10 @@ def run(args: argparse.Namespace) -> int:
             ]
             continue
         values.append(predictor.predict_atoms(structures))
+        means.append(values[-1])
         columns += [_column(name, predictor.record.units) for name in predictor.labels]
     table = np.concatenate(values, axis=1)
-    flags = _domain_flags(predictors, structures, values)
+    flags = _domain_flags(predictors, structures, means)
     formulas = [a.get_chemical_formula() for a in structures]
     _write_csv(Path(args.out), names, formulas, columns, table, flags)
     _print_table(names, formulas, columns, table)

@@ -305,6 +305,8 @@ class _Trainer:
         self.sources = {name: self._source(idx) for name, idx in split.indices.items()}
 
     def _source(self, index: np.ndarray) -> Any:
+        if not len(index):  # an empty split (e.g. no test rows) has no source
+            return None
         graphs = [self.scalers.transform_graph(self.dataset[int(i)], self.columns) for i in index]
         targets = torch.cat([g.y for g in graphs]) if graphs else None
         return make_source(graphs, targets, self.dense).to(self.device)
@@ -370,8 +372,15 @@ class _Trainer:
         rows: list[tuple[Any, ...]] = []
         row_ids = np.asarray(self.dataset.row_ids)
         for split, index in self.split.indices.items():
-            scaled = predict_scaled(self.model, self.sources[split], 4 * self.settings.batch_size)
-            predicted = self.scalers.target.inverse(scaled.double().reshape(len(index), -1)).numpy()
+            if self.sources[split] is None:
+                predicted = np.zeros((0, len(labels)))
+            else:
+                scaled = predict_scaled(
+                    self.model, self.sources[split], 4 * self.settings.batch_size
+                )
+                predicted = self.scalers.target.inverse(
+                    scaled.double().reshape(len(index), -1)
+                ).numpy()
             true = self.true[index]
             for k, name in enumerate(labels):
                 metrics[name][split] = regression_metrics(true[:, k], predicted[:, k])
