@@ -6,45 +6,51 @@ Every sentence that states a result is generated from ``differences.csv``.
 from __future__ import annotations
 
 import html
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+from markupsafe import Markup
 
 from thermognn.experiments.stats import describe_difference
 from thermognn.labels.base import LABEL_NAMES, LABEL_UNITS
-from thermognn.report.page import PAPER, Report, csv_rows, img, table
+from thermognn.report.figures import PRETTY
+from thermognn.report.page import PAPER, Report, Section, csv_rows, fmt_pm
 
 COMBINED = "combined"
 
 
-def _differences(path: Any, labels: Any = None) -> list[dict[str, str]]:
+def _differences(path: Path, labels: Any = None) -> list[dict[str, str]]:
     rows = csv_rows(path)
     return [d for d in rows if labels is None or d["label"] in labels]
 
 
-def difference_sentence(d: dict[str, str]) -> str:
+def difference_sentence(d: dict[str, str]) -> Markup:
     """One generated HTML sentence for a paired difference row of ``differences.csv``."""
-    return describe_difference(
-        d,
-        LABEL_UNITS.get(d["label"], ""),
-        strong=("<b>", "</b>"),
-        code=("<b>", "</b>"),
-        escape=html.escape,
+    return Markup(
+        describe_difference(
+            d,
+            LABEL_UNITS.get(d["label"], ""),
+            strong=("<b>", "</b>"),
+            code=("<b>", "</b>"),
+            escape=html.escape,
+        )
     )
 
 
 def section_curves(r: Report) -> None:
-    r.add(
-        "<h2>Which training set is better? Learning curves and cross-tests (cf. paper Fig. 4)</h2>"
+    s = r.section(
+        "curves", "Which training set is better? Learning curves and cross-tests (cf. Fig. 4)"
     )
     diffs_path = r.need("curves/differences.csv", "paired differences")
     results_path = r.need("curves/results.csv", "experiment results")
+    results: list[dict[str, str]] = []
     if results_path:
         results = [x for x in csv_rows(results_path) if x["status"] == "ok"]
         arms = list(dict.fromkeys(x["arm"] for x in results))
-        r.add(
-            f"<p>Arms: {', '.join(arms)}. Every model is scored on every reserved test set; the "
-            "test sets are reserved first and no arm trains on them.</p>"
+        s.p(
+            f"Arms: {', '.join(arms)}. Every model is scored on every reserved test set; the "
+            "test sets are reserved first and no arm trains on them."
         )
     if diffs_path:
         diffs = _differences(diffs_path)
@@ -56,27 +62,28 @@ def section_curves(r: Report) -> None:
             for d in diffs
             if int(d["size"]) == largest[d["label"]] and COMBINED not in (d["arm_a"], d["arm_b"])
         ]
-        r.add(
-            "<h3>Paired differences at the largest size (generated from differences.csv)</h3><ul>"
-        )
-        r.add("".join(f"<li>{difference_sentence(d)}</li>" for d in main) + "</ul>")
+        s.h3("Paired differences at the largest size (generated from differences.csv)")
+        s.items([difference_sentence(d) for d in main])
+    f4 = PAPER["fig4"]
     for lab in LABEL_NAMES:
         fig = r.root / "curves" / f"learning_curves_{lab}.png"
         if fig.is_file():
-            r.add(f"<h3>{lab}</h3>" + img(fig, f"learning curves {lab}"))
-    if results_path:
-        _curve_table(r, results)
-    f4 = PAPER["fig4"]
-    r.add(
-        "<p class=paper>Paper (PBEsol, ~1,000 structures; its test sets were each arm's own): "
-        f"phonon-trained R² ≈ {f4['phonon_own']['r2']}, MAE ≈ {f4['phonon_own']['mae']} eV on "
-        f"its own data; random-trained R² ≈ {f4['random_own']['r2']}, MAE ≈ "
-        f"{f4['random_own']['mae']} eV; on the complementary data the phonon model's MAE is ≈ "
-        f"{f4['cross_test_mae_advantage']} eV lower.</p>"
-    )
+            s.figure(
+                fig,
+                f"{PRETTY[lab]}: test MAE and R² against training-set size for each arm, "
+                "scored on each reserved test set (mean over paired seeds, band: spread).",
+                f"Fig. 4 (band gap, PBEsol, up to ~{f4['converged_size']:,} structures): both "
+                f"schemes converge near {f4['converged_size']:,}; phonon-trained R² ≈ "
+                f"{f4['phonon_own']['r2']}, MAE ≈ {f4['phonon_own']['mae']} eV on its own data, "
+                f"random-trained R² ≈ {f4['random_own']['r2']}, MAE ≈ "
+                f"{f4['random_own']['mae']} eV; on the complementary data the phonon model's "
+                f"MAE is ≈ {f4['cross_test_mae_advantage']} eV lower.",
+            )
+    if results:
+        _curve_table(s, results)
 
 
-def _curve_table(r: Report, results: list[dict[str, str]]) -> None:
+def _curve_table(s: Section, results: list[dict[str, str]]) -> None:
     out = []
     for lab in LABEL_NAMES:
         rows = [x for x in results if x["label"] == lab]
@@ -93,61 +100,57 @@ def _curve_table(r: Report, results: list[dict[str, str]]) -> None:
                 if sel:
                     mae = np.array([float(x["mae"]) for x in sel])
                     r2 = np.array([float(x["r2"]) for x in sel])
+                    ddof = 1 if len(sel) > 1 else 0
                     out.append(
-                        [
-                            lab,
-                            arm,
-                            test,
-                            top,
-                            len(sel),
-                            f"{mae.mean():.4f} ± {mae.std(ddof=1) if len(sel) > 1 else 0:.4f}",
-                            f"{r2.mean():.3f} ± {r2.std(ddof=1) if len(sel) > 1 else 0:.3f}",
-                        ]
+                        [lab, arm, test, top, len(sel)]
+                        + [fmt_pm(mae.mean(), mae.std(ddof=ddof))]
+                        + [fmt_pm(r2.mean(), r2.std(ddof=ddof))]
                     )
-    r.add("<h3>Every arm on every test set at the largest size (mean ± std over seeds)</h3>")
-    r.add(table(["label", "trained on", "tested on", "size", "seeds", "MAE", "R²"], out))
+    s.table(
+        ["label", "trained on", "tested on", "size", "seeds", "MAE", "R²"],
+        out,
+        caption="Every arm on every test set at the largest size (mean ± std over seeds)",
+    )
 
 
 def section_ag3sbr(r: Report) -> None:
-    r.add("<h2>Ag3SBr alone: every sampling set, renormalised phonons included</h2>")
+    s = r.section("ag3sbr", "Ag3SBr alone: every sampling set, renormalised phonons included")
     diffs = r.root / "ag3sbr" / "differences.csv"
     if not diffs.is_file():
         r.missing.append("Ag3SBr set comparison (ag3sbr/differences.csv)")
         return
-    r.add(
-        "<p>One material on every side: each set reserves its own Ag3SBr test set, every "
-        "arm trains on equally many of its own cells (the largest size every pool allows), "
-        "every model is scored on every test set. <code>phonon-renormalised</code> uses force "
-        "constants renormalised self-consistently at 300 K (the paper used MD with DynaPhoPy) "
-        "instead of the harmonic ones with imaginary modes as |ω|.</p>"
+    s.p(
+        Markup(
+            "One material on every side: each set reserves its own Ag3SBr test set, every arm "
+            "trains on equally many of its own cells (the largest size every pool allows), "
+            "every model is scored on every test set. <code>phonon-renormalised</code> uses "
+            "force constants renormalised self-consistently at 300 K (the paper used MD with "
+            "DynaPhoPy) instead of the harmonic ones with imaginary modes as |ω|."
+        )
     )
-    r.add("<ul>" + "".join(f"<li>{difference_sentence(d)}</li>" for d in csv_rows(diffs)) + "</ul>")
+    s.items([difference_sentence(d) for d in csv_rows(diffs)])
     results = r.root / "ag3sbr" / "results.csv"
     if results.is_file():
-        _curve_table(r, [x for x in csv_rows(results) if x["status"] == "ok"])
+        _curve_table(s, [x for x in csv_rows(results) if x["status"] == "ok"])
 
 
 def section_compare(r: Report) -> None:
-    r.add("<h2>MD vs phonon data, like for like (cf. paper SI Table 1)</h2>")
+    s = r.section("compare", "MD vs phonon data, like for like (cf. paper SI Table 1)")
     md = r.need("compare/comparison.md", "MD comparison")
     if md:
-        r.add(_markdown_table(md.read_text()))
+        _markdown_tables(s, md.read_text())
     diffs = r.root / "compare" / "differences.csv"
     if diffs.is_file():
-        r.add(
-            "<ul>"
-            + "".join(f"<li>{difference_sentence(d)}</li>" for d in csv_rows(diffs))
-            + "</ul>"
-        )
-    r.add(
-        "<p class=paper>Paper: with ~1,000 configurations each, the phonon-trained model "
-        "is slightly better than the AIMD-trained one (smaller MAE/RMSE, larger R²).</p>"
+        s.items([difference_sentence(d) for d in csv_rows(diffs)])
+    s.paper(
+        "Paper: with ~1,000 configurations each, the phonon-trained model is slightly better "
+        "than the AIMD-trained one (smaller MAE/RMSE, larger R²)."
     )
 
 
-def _markdown_table(text: str) -> str:
-    """The Markdown of ``comparison.md`` as HTML paragraphs and tables."""
-    parts, rows = [], []
+def _markdown_tables(s: Section, text: str) -> None:
+    """The Markdown of ``comparison.md`` as paragraphs and tables of ``s``."""
+    rows: list[list[str]] = []
     for line in text.splitlines() + [""]:
         if line.startswith("|"):
             cells = [c.strip() for c in line.strip("|").split("|")]
@@ -155,8 +158,7 @@ def _markdown_table(text: str) -> str:
                 rows.append(cells)
             continue
         if rows:
-            parts.append(table(rows[0], rows[1:]))
+            s.table(rows[0], rows[1:])
             rows = []
         if line.strip():
-            parts.append(f"<p>{html.escape(line)}</p>")
-    return "".join(parts)
+            s.p(line.strip().lstrip("#").strip())

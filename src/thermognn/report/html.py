@@ -4,21 +4,51 @@ Renders whatever exists in the folder and lists what is missing. Our numbers sta
 beside the paper's where it publishes one; our labels come from GFN1-xTB, the paper's
 from PBEsol DFT, so agreement in kind (who wins, by how much) is what to compare, not
 the digits. Every sentence that states a result is generated from the results tables.
+The page is rendered by the Jinja2 templates in ``report/templates/`` from the
+sections of :mod:`thermognn.report.sections`.
 """
 
 from __future__ import annotations
 
-import html
 import json
 from pathlib import Path
+from typing import Any
 
 from thermognn._version import __version__
-from thermognn.report.page import _CSS, Report, table
+from thermognn.report.page import Report, fmt
 from thermognn.report.sections import SECTIONS
 
 
+def environment() -> Any:
+    """The Jinja2 environment of the report templates (autoescaped, ``num`` filter)."""
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+    env = Environment(
+        loader=PackageLoader("thermognn.report", "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["num"] = fmt
+    return env
+
+
 def write_report(run_dir: str | Path, out: str | Path | None = None) -> tuple[Path, list[str]]:
-    """Render ``run_dir`` into ``report.html``; returns (path, missing pieces)."""
+    """Render ``run_dir`` into ``report.html``.
+
+    Parameters
+    ----------
+    run_dir
+        A ``thermognn reproduce`` / ``thermognn run`` folder (any part of one).
+    out
+        HTML path (default ``run_dir/report.html``).
+
+    Returns
+    -------
+    (pathlib.Path, list[str])
+        The page written and the pieces missing from the folder.
+    """
     root = Path(run_dir)
     if not root.is_dir():
         from thermognn.errors import ThermognnError
@@ -26,32 +56,18 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> tuple[Pa
         raise ThermognnError(f"{root}: no such run folder")
     r = Report(root)
     meta = root / "reproduce.json"
-    intro = (
-        "<h1>thermognn report</h1><p class=note><b>Labels come from GFN1-xTB</b> (tblite, "
-        "Γ-point, 40-atom cells, halogen-bond term removed), <b>not from PBEsol DFT</b> as in "
-        "Benítez et al. (2026). Numbers beside ours are the paper's, for orientation.</p>"
-    )
-    r.add(intro)
-    if meta.exists():
-        info = json.loads(meta.read_text())
-        r.add(
-            table(
-                ["setting", "value"],
-                [[k, json.dumps(v) if isinstance(v, (dict, list)) else v] for k, v in info.items()],
-            )
-        )
+    settings = json.loads(meta.read_text()) if meta.exists() else None
     for section in SECTIONS:
         section(r)
-    if r.missing:
-        r.add(
-            "<h2>Missing pieces</h2><ul>"
-            + "".join(f"<li class=missing>{html.escape(m)}</li>" for m in r.missing)
-            + "</ul>"
-        )
-    r.add(f"<p class=paper>thermognn {__version__}</p>")
     page = (
-        f"<!doctype html><html><head><meta charset=utf-8><title>thermognn report</title>"
-        f"<style>{_CSS}</style></head><body>{''.join(r.parts)}</body></html>"
+        environment()
+        .get_template("report.html.j2")
+        .render(
+            settings=settings,
+            sections=r.sections,
+            missing=r.missing,
+            version=__version__,
+        )
     )
     path = Path(out) if out else root / "report.html"
     path.write_text(page)

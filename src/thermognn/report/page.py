@@ -1,13 +1,23 @@
-"""Building blocks of the HTML report: the paper's numbers, tables, images, the page."""
+"""Building blocks of the HTML report: the paper's numbers, number formatting, sections.
+
+A section function (:mod:`thermognn.report.sections`) fills a :class:`Section` with
+blocks — paragraphs, tables, figures with captions, lists — as plain data; the Jinja2
+templates under ``report/templates/`` turn them into HTML (autoescaped; only
+sentences built here with :class:`markupsafe.Markup` carry markup).
+"""
 
 from __future__ import annotations
 
 import base64
 import csv
-import html
+import math
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from markupsafe import Markup
 
 #: Published numbers (Benítez et al. 2026): Table 1 and the Fig. 4 headlines.
 PAPER: dict[str, Any] = {
@@ -44,53 +54,129 @@ PAPER: dict[str, Any] = {
     "dataset": {"per_scheme": 2250, "reserved_test": 250, "md_configs": "~1000"},
 }
 
-_CSS = """
-body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
-h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
-table{border-collapse:collapse;margin:.6em 0;font-size:.9em}
-td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}th{background:#f3f3f3}
-td:first-child,th:first-child{text-align:left}img{max-width:100%}
-.note{background:#fff8e0;border-left:4px solid #e0b000;padding:.5em 1em}
-.missing{color:#a00}.paper{color:#666}
-"""
+#: A plain decimal or scientific number written as text (``"0.000572611"``, ``"1e-3"``).
+_FLOAT_TEXT = re.compile(r"[-+]?(\d+\.\d*|\.\d+|\d+(\.\d*)?[eE][-+]?\d+)")
 
 
-def img(path: Path, alt: str) -> str:
-    data = base64.b64encode(path.read_bytes()).decode()
-    return f'<p><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"></p>'
+def fmt(value: Any, digits: int = 4) -> str:
+    """A table cell as text, numbers rounded to ``digits`` significant digits.
+
+    Floats and float-looking strings (``"0.000572611"`` → ``0.0005726``) are rounded;
+    integers, words and pre-formatted text (``"0.046 ± 0.002"``) stay as they are;
+    NaN is a dash.
+    """
+    if isinstance(value, str):
+        if not _FLOAT_TEXT.fullmatch(value.strip()):
+            return value
+        value = float(value)
+    if isinstance(value, bool) or not isinstance(value, float):
+        return "" if value is None else str(value)
+    if math.isnan(value):
+        return "–"
+    if math.isinf(value) or value == 0:
+        return str(value) if value else "0"
+    if abs(value) >= 10**digits:
+        return f"{value:,.0f}"
+    return f"{value:.{digits}g}"
 
 
-def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(fmt(c))}</td>" for c in r) + "</tr>" for r in rows
-    )
-    return f"<table><tr>{head}</tr>{body}</table>"
+def fmt_pm(mean: float, std: float) -> str:
+    """``mean ± std``, the spread to two significant digits and the mean to the same place.
 
-
-def fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
+    ``-105.02338, 0.00214`` → ``-105.0234 ± 0.0021``; a zero or non-finite spread leaves the
+    mean at four significant digits.
+    """
+    mean, std = float(mean), float(std)
+    if not (math.isfinite(std) and std > 0 and math.isfinite(mean)):
+        return f"{fmt(mean)} ± {fmt(std)}"
+    decimals = max(0, 1 - math.floor(math.log10(std)))
+    return f"{mean:.{decimals}f} ± {std:.{decimals}f}"
 
 
 def csv_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of a CSV file as dicts (header keys)."""
     with path.open() as fh:
         return list(csv.DictReader(fh))
 
 
+def image_data(path: Path) -> str:
+    """A PNG as a ``data:`` URI (the page stays one self-contained file)."""
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+
+
+@dataclass
+class Section:
+    """One section of the page: an anchor id, a title and its blocks in order.
+
+    Each block is a dict with a ``kind`` (``p``, ``paper``, ``h3``, ``table``,
+    ``figure``, ``list``, ``iframe``) rendered by ``templates/blocks.html.j2``.
+    """
+
+    id: str
+    title: str
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+
+    def p(self, text: str | Markup, kind: str = "p") -> None:
+        """A paragraph (``kind="paper"``: what the paper reports, set apart)."""
+        self.blocks.append({"kind": kind, "text": text})
+
+    def paper(self, text: str | Markup) -> None:
+        """What the paper reports for this section."""
+        self.p(text, "paper")
+
+    def h3(self, text: str) -> None:
+        self.blocks.append({"kind": "h3", "text": text})
+
+    def table(
+        self, header: Sequence[str], rows: Sequence[Sequence[Any]], caption: str = ""
+    ) -> None:
+        """A table; every cell goes through :func:`fmt` when rendered."""
+        self.blocks.append(
+            {
+                "kind": "table",
+                "header": list(header),
+                "rows": [list(r) for r in rows],
+                "caption": caption,
+            }
+        )
+
+    def figure(self, path: Path, caption: str | Markup, paper: str | Markup) -> None:
+        """A figure with what it shows (``caption``) and the paper's counterpart (``paper``)."""
+        if not path.stat().st_size:
+            self.p(f"{path.name} is empty (written by an interrupted run?)", "missing")
+            return
+        self.blocks.append(
+            {"kind": "figure", "src": image_data(path), "caption": caption, "paper": paper}
+        )
+
+    def items(self, items: Sequence[str | Markup]) -> None:
+        """A bulleted list."""
+        if items:
+            self.blocks.append({"kind": "list", "items": list(items)})
+
+    def iframe(self, title: str, document: str) -> None:
+        """An embedded HTML document (an interactive view)."""
+        self.blocks.append({"kind": "iframe", "title": title, "document": document})
+
+
 class Report:
+    """The page being built: its run folder, sections, and the pieces it misses."""
+
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.parts: list[str] = []
+        self.sections: list[Section] = []
         self.missing: list[str] = []
 
+    def section(self, id: str, title: str) -> Section:  # noqa: A002 - the HTML attribute
+        """Start a section (appended to the page)."""
+        section = Section(id, title)
+        self.sections.append(section)
+        return section
+
     def need(self, rel: str, what: str) -> Path | None:
+        """``root/rel`` if it exists; else note ``what`` as missing and return ``None``."""
         p = self.root / rel
         if p.exists():
             return p
         self.missing.append(f"{what} ({rel})")
         return None
-
-    def add(self, text: str) -> None:
-        self.parts.append(text)
