@@ -32,8 +32,8 @@ def test_local_cluster_labels_equal_in_process_labels(tmp_path):
     lab = get_labeler("gfn1-xtb")
     for row in db.select(labeled=True):
         ref = lab.label(row.toatoms())
-        assert row.band_gap == pytest.approx(ref.band_gap, abs=1e-8)
-        assert row.energy_per_atom == pytest.approx(ref.energy_per_atom, abs=1e-8)
+        assert row.band_gap == pytest.approx(ref.band_gap, abs=2e-4)  # warm starts: SCF tolerance
+        assert row.energy_per_atom == pytest.approx(ref.energy_per_atom, abs=1e-6)
         assert row.labeler == "gfn1-xtb" and row.labeler_version.startswith("tblite-")
     assert label_database(db, workers=0).labeled == 0  # nothing left: resumed, not redone
 

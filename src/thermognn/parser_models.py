@@ -85,6 +85,7 @@ LATER_PARSED: dict[tuple[str, str], Callable[[str], Any]] = {
     ("sweep", "dropout"): _comma_list(float),
     ("*", "hparam"): _key_value,
     ("*", "scheme_option"): _key_value,
+    ("*", "calculator_option"): _key_value,
 }
 
 
@@ -140,7 +141,12 @@ class Option:
         return text
 
     def check_all(self, value: Any) -> list[str]:
-        """``append`` options: one value or a list, each checked."""
+        """``append`` options: one value or a list, each checked; a KEY=VALUE option
+        also takes a table (``{device = "cuda:1"}``)."""
+        if isinstance(value, dict) and self.convert is _key_value:
+            import json
+
+            value = [f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in value.items()]
         return [self.check(v) for v in (value if isinstance(value, list) else [value])]
 
     def _expected(self, exc: Exception | None = None) -> str:

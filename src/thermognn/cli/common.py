@@ -76,6 +76,27 @@ def parse_key_values(items: list[str], option: str) -> dict[str, Any]:
     return values
 
 
+def add_calculator_options(parser: argparse.ArgumentParser) -> None:
+    """``--calculator-option KEY=VALUE`` (repeatable): keyword options of the calculator.
+
+    In a study file: ``calculator_option = {device = "cuda:1"}`` (a table) or a list of
+    ``"KEY=VALUE"`` strings.
+    """
+    parser.add_argument(
+        "--calculator-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="keyword option of the labeler/calculator factory, value read as JSON when it "
+        "parses (e.g. device=cuda:1, max_iterations=500); repeatable",
+    )
+
+
+def calculator_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``--calculator-option`` values of parsed arguments as a dict."""
+    return parse_key_values(getattr(args, "calculator_option", None) or [], "--calculator-option")
+
+
 def add_hparam_options(parser: argparse.ArgumentParser, hparam_help: str) -> None:
     """``--hidden --dropout --hparam KEY=VALUE`` (read back by ``train.parse_hparams``)."""
     parser.add_argument("--hidden", type=int, default=None, help="hidden channels")

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from thermognn.cli.common import add_config_option, progress_callback, resolve_config
+from thermognn.cli.common import (
+    add_calculator_options,
+    add_config_option,
+    calculator_options,
+    progress_callback,
+    resolve_config,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,7 +23,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--db", required=True)
     p.add_argument("--study", default=None)
-    p.add_argument("--labeler", default="gfn1-xtb", help="gfn1-xtb (default), gfn2-xtb, emt")
+    p.add_argument(
+        "--labeler",
+        "--calculator",
+        dest="labeler",
+        default="gfn1-xtb",
+        help="registered name (gfn1-xtb default, gfn2-xtb, emt, chgnet) or any ASE calculator "
+        "as module:factory, e.g. ase.calculators.emt:EMT",
+    )
+    add_calculator_options(p)
+    p.add_argument(
+        "--batch-size", type=int, default=4, help="rows per worker task (default 4; 1 = one each)"
+    )
     p.add_argument("--workers", type=int, default=None, help="LocalCluster workers (0: in-process)")
     p.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler")
     p.add_argument("--retry-failed", action="store_true", help="retry rows that failed before")
@@ -37,17 +54,24 @@ def run(args: argparse.Namespace) -> int:
         s = label_database(
             db,
             labeler=args.labeler,
+            options=calculator_options(args),
             workers=args.workers,
             scheduler=args.scheduler,
             retry_failed=args.retry_failed,
             query=args.query,
             limit=args.limit,
             progress=cb,
+            batch_size=args.batch_size,
         )
-    print(
-        f"{s.labeled} labeled, {s.failed} failed, {s.remaining} remaining "
-        f"({s.rate:.2f} configurations/s on {s.workers} workers)"
-    )
+    if s.labeled or s.failed:
+        where = f"on {s.workers} workers" if s.workers else "in-process"
+        how = f"{s.rate:.2f} configurations/s {where}"
+    elif args.workers is None and args.scheduler is None:
+        how = "nothing to label; no workers started"
+    else:  # say what was asked for, not "on 0 workers"
+        asked = args.scheduler or ("in-process" if args.workers == 0 else f"{args.workers} workers")
+        how = f"nothing to label; {asked} not needed"
+    print(f"{s.labeled} labeled, {s.failed} failed, {s.remaining} remaining ({how})")
     for row_id, msg in list(s.errors.items())[:10]:
         print(f"  row {row_id}: {msg}")
     return 0

@@ -172,23 +172,39 @@ class StudyDatabase:
         return {int(r.config_index) for r in self.ase.select(batch=batch)}
 
     def write_labels(self, row_id: int, labels: Labels, labeler: str, version: str) -> None:
-        """Store labels on a row (and clear any earlier ``label_error``)."""
+        """Store labels on a row (and clear any earlier ``label_error``).
+
+        The row keeps the calculator's results as ASE single-point results (energy,
+        forces and stress where the labeler gave them, so ``ase db`` and
+        ``ase.io.read('study.db@…')`` see them), the four labels as key-value pairs,
+        and the stress (GPa) and eigenvalues (eV) in ``data``. The row's atoms, unique
+        id and creation time are kept.
+        """
+        from ase.calculators.singlepoint import SinglePointCalculator
+        from ase.db.row import AtomsRow
+        from ase.units import GPa
+
         data: dict[str, Any] = {}
         if labels.stress is not None:
             data["stress"] = np.asarray(labels.stress, dtype=float)
         if labels.eigenvalues is not None:
             data["eigenvalues"] = np.asarray(labels.eigenvalues, dtype=np.float32)
-        row = self.ase.get(id=row_id)
-        delete = ["label_error"] if "label_error" in row.key_value_pairs else []
-        self.ase.update(
-            row_id,
-            delete_keys=delete,
-            data=data or None,
-            labeled=True,
-            labeler=labeler,
-            labeler_version=version,
-            **labels.scalars(),
-        )
+        old = self.ase.get(id=row_id)
+        atoms = old.toatoms()
+        n = len(atoms)
+        energy = labels.energy if labels.energy is not None else labels.energy_per_atom * n
+        results: dict[str, Any] = {"energy": float(energy)}
+        if labels.forces is not None:
+            results["forces"] = np.asarray(labels.forces, dtype=float).reshape(n, 3)
+        if labels.stress is not None:
+            results["stress"] = np.asarray(labels.stress, dtype=float) * GPa
+        atoms.calc = SinglePointCalculator(atoms, **results)
+        atoms.calc.name = labeler
+        row: Any = AtomsRow(atoms)
+        row.unique_id, row.ctime, row.user = old.unique_id, old.ctime, old.get("user")
+        kvp = {k: v for k, v in old.key_value_pairs.items() if k != "label_error"}
+        kvp.update(labeled=True, labeler=labeler, labeler_version=version, **labels.scalars())
+        self.ase.write(row, key_value_pairs=kvp, data={**old.data, **data}, id=row_id)
 
     def write_failure(self, row_id: int, message: str, labeler: str, version: str) -> None:
         """Record a labeling failure on the row (the row stays, unlabeled)."""

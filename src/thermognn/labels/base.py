@@ -22,7 +22,6 @@ import numpy as np
 from ase import Atoms
 from ase.units import GPa
 
-from thermognn.errors import ThermognnError
 from thermognn.plugins import Registry
 
 #: The four labels, their units and descriptions (stored in the database metadata).
@@ -53,6 +52,12 @@ class Labels:
         One-particle levels in eV, if available.
     occupations
         Occupations of ``eigenvalues`` (0–2), if available.
+    energy
+        Total energy in eV (default: ``energy_per_atom`` × number of atoms).
+    forces
+        Forces in eV/Å (n_atoms × 3), if available.
+    extra
+        Further scalar results of the labeler.
     """
 
     energy_per_atom: float
@@ -63,6 +68,8 @@ class Labels:
     eigenvalues: np.ndarray | None = None
     occupations: np.ndarray | None = None
     extra: dict[str, float] = field(default_factory=dict)
+    energy: float | None = None
+    forces: np.ndarray | None = None
 
     def scalars(self) -> dict[str, float]:
         """The labels present as a dict of finite floats (key-value pairs for a row)."""
@@ -98,15 +105,15 @@ class LabelerEntry:
     factory
         ``factory(**options)`` → a :class:`Labeler`.
     calculator
-        Zero-argument factory of the ASE calculator behind it (for phonons and MD),
-        or ``None`` when it has none.
+        Factory of the ASE calculator behind it (for phonons, relaxation and MD),
+        called with the labeler's keyword options, or ``None`` when it has none.
     description
         One line for listings.
     """
 
     name: str
     factory: Callable[..., Labeler]
-    calculator: Callable[[], Any] | None = None
+    calculator: Callable[..., Any] | None = None
     description: str = ""
 
 
@@ -114,7 +121,7 @@ LABELER_REGISTRY: Registry[LabelerEntry] = Registry("labeler", builtins=("thermo
 
 
 def register_labeler(
-    name: str, *, calculator: Callable[[], Any] | None = None, description: str = ""
+    name: str, *, calculator: Callable[..., Any] | None = None, description: str = ""
 ) -> Callable[[Callable], Callable]:
     """Decorator: register a labeler class or factory function under ``name``.
 
@@ -124,7 +131,8 @@ def register_labeler(
         Labeler name, as given to ``--labeler`` (the row's ``labeler`` key is the
         instance's own ``name``).
     calculator
-        Zero-argument factory of its ASE calculator, if phonons and MD may use it.
+        Factory of its ASE calculator (taking the labeler's keyword options), if
+        phonons, relaxation and MD may use it.
     description
         One line for listings (default: the first docstring line).
 
@@ -143,23 +151,30 @@ def register_labeler(
     return LABELER_REGISTRY.decorator(name, wrap)
 
 
-def register_calculator(name: str, calculator: Callable[[], Any], *, description: str = "") -> None:
-    """Register an ASE calculator factory as labeler ``name`` (energy and stress labels).
+def register_calculator(
+    name: str, calculator: Callable[..., Any], *, description: str = ""
+) -> None:
+    """Register an ASE calculator factory as labeler ``name``.
+
+    The labeler (:class:`~thermognn.labels.calculators.ASECalculatorLabeler`) builds
+    ``calculator(**options)`` once and labels energy, forces, stress and, where the
+    calculator exposes its levels, band gap and VBM.
 
     Parameters
     ----------
     name
         Labeler and calculator name.
     calculator
-        Zero-argument factory of the ASE calculator (a class such as ``EMT`` works).
+        Factory of the ASE calculator, called with the labeler's keyword options (a
+        class such as ``EMT`` works).
     description
         One line for listings.
     """
 
     def factory(**options: Any) -> Labeler:
-        if options:
-            raise ThermognnError(f"labeler {name}: takes no options, got {', '.join(options)}")
-        return ASECalculatorLabeler(calculator(), name=name)
+        from thermognn.labels.calculators import ASECalculatorLabeler, build_calculator
+
+        return ASECalculatorLabeler(build_calculator(calculator, options, name), name=name)
 
     register_labeler(name, calculator=calculator, description=description)(factory)
 
@@ -187,44 +202,3 @@ def band_edges(eigenvalues: np.ndarray, occupations: np.ndarray) -> tuple[float,
 def hydrostatic_gpa(stress_voigt_ev_a3: np.ndarray) -> float:
     """tr(σ)/3 in GPa from a Voigt stress in eV/Å³ (ASE convention)."""
     return float(np.mean(np.asarray(stress_voigt_ev_a3)[:3]) / GPa)
-
-
-class ASECalculatorLabeler:
-    """Labels from any ASE calculator: energy per atom and, if it has one, stress.
-
-    Parameters
-    ----------
-    calculator
-        An ASE calculator instance (EMT, CHGNet, a DFT code, …).
-    name
-        Name recorded in the database (``labeler`` key).
-    """
-
-    def __init__(self, calculator, name: str | None = None) -> None:
-        self.calculator = calculator
-        self.name = name or type(calculator).__name__.lower()
-        self.version = getattr(calculator, "version", None) or _ase_version()
-
-    def label(self, atoms: Atoms) -> Labels:
-        atoms = atoms.copy()
-        atoms.calc = self.calculator
-        energy = atoms.get_potential_energy()
-        stress = None
-        sigma_h = None
-        try:
-            s = atoms.get_stress(voigt=True)
-            stress = s / GPa
-            sigma_h = hydrostatic_gpa(s)
-        except Exception:  # noqa: BLE001 - calculators without stress raise many types
-            pass
-        return Labels(
-            energy_per_atom=float(energy) / len(atoms),
-            hydrostatic_stress=sigma_h,
-            stress=stress,
-        )
-
-
-def _ase_version() -> str:
-    import ase
-
-    return f"ase-{ase.__version__}"

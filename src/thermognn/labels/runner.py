@@ -4,6 +4,12 @@ Only the client writes the database, one row as each result arrives, so a run ki
 at any moment loses at most the configurations in flight; re-running skips labeled
 rows (and rows that failed, unless ``retry_failed``). Calculator errors (SCF not
 converged, unknown element, NaN) become ``label_error`` rows, never a crashed run.
+
+Each worker process builds its labeler once (:func:`cached_labeler`) and keeps it for
+every task: a calculator's set-up (CHGNet's weights, a tblite calculator, a DFT
+code's start-up) is paid once per worker, and the xTB labeler starts each SCF from the
+nearest converged result. Rows travel in batches (``batch_size`` per task, rows of
+one parent together) so consecutive cells of one worker are neighbours.
 """
 
 from __future__ import annotations
@@ -39,18 +45,32 @@ class LabelSummary:
         return (self.labeled + self.failed) / self.seconds if self.seconds > 0 else 0.0
 
 
+#: Labelers built in this process, by (name, options): one per worker, reused.
+_LABELERS: dict[str, Any] = {}
+
+
+def cached_labeler(labeler_name: str, options: dict[str, Any]) -> Any:
+    """This process's labeler for ``(labeler_name, options)``, built on first use."""
+    import json
+
+    from thermognn.labels import get_labeler
+
+    key = json.dumps([labeler_name, options], sort_keys=True, default=repr)
+    if key not in _LABELERS:
+        _LABELERS[key] = get_labeler(labeler_name, **options)
+    return _LABELERS[key]
+
+
 def label_structure(
     labeler_name: str, options: dict[str, Any], row_id: int, numbers, positions, cell, pbc
 ) -> tuple[int, dict[str, Any] | None, str | None, float]:
     """Worker task: label one configuration. Returns (id, labels, error, seconds)."""
     from ase import Atoms
 
-    from thermognn.labels import get_labeler
-
     t0 = time.perf_counter()
     atoms = Atoms(numbers=numbers, positions=positions, cell=cell, pbc=pbc)
     try:
-        labels = get_labeler(labeler_name, **options).label(atoms)
+        labels = cached_labeler(labeler_name, options).label(atoms)
         labels.scalars()  # raises LabelError on NaN
     except LabelError as exc:
         return row_id, None, str(exc), time.perf_counter() - t0
@@ -59,9 +79,31 @@ def label_structure(
     return row_id, labels.__dict__, None, time.perf_counter() - t0
 
 
+def label_batch(
+    labeler_name: str, options: dict[str, Any], payloads: list[tuple[Any, ...]]
+) -> list[tuple[int, dict[str, Any] | None, str | None, float]]:
+    """Worker task: label several configurations, in order, with one labeler."""
+    return [label_structure(labeler_name, options, *payload) for payload in payloads]
+
+
 def _payload(db: StudyDatabase, row_id: int) -> tuple[Any, ...]:
     row = db.ase.get(id=row_id)
     return (row_id, row.numbers, row.positions, np.asarray(row.cell), row.pbc)
+
+
+def _batches(db: StudyDatabase, ids: list[int], size: int) -> list[list[int]]:
+    """``ids`` in batches of ``size``, rows of one material and parent together."""
+    if size <= 1:
+        return [[i] for i in ids]
+    wanted = set(ids)
+    order: dict[int, tuple[str, int, int]] = {}
+    for row in db.ase.select(include_data=False):
+        if int(row.id) in wanted:
+            kv = row.key_value_pairs
+            parent = int(kv.get("parent_id", row.id))
+            order[int(row.id)] = (str(kv.get("material", "")), parent, int(row.id))
+    ranked = sorted(ids, key=lambda i: order.get(i, ("", i, i)))
+    return [ranked[k : k + size] for k in range(0, len(ranked), size)]
 
 
 def _record(db: StudyDatabase, result, name: str, version: str, summary: LabelSummary) -> None:
@@ -93,6 +135,7 @@ def label_database(
     limit: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     connect_timeout: float = 10.0,
+    batch_size: int = 4,
 ) -> LabelSummary:
     """Label every unlabeled row of ``db`` with ``labeler``.
 
@@ -101,9 +144,11 @@ def label_database(
     db
         Study database (object or path/URL).
     labeler
-        Labeler name (``gfn1-xtb`` default, ``gfn2-xtb``, ``emt``).
+        Labeler name (``gfn1-xtb`` default, ``gfn2-xtb``, ``emt``, ``chgnet``) or an
+        ASE calculator's ``module:factory`` spec (``ase.calculators.emt:EMT``).
     options
-        Keyword options of the labeler (e.g. ``max_iterations``).
+        Keyword options of the labeler or calculator factory (e.g. ``max_iterations``,
+        ``device``).
     workers
         LocalCluster workers (default: number of cores); ``0`` labels in this process.
     scheduler
@@ -118,13 +163,17 @@ def label_database(
         Called as ``progress(done, total)``.
     connect_timeout
         Seconds to wait for ``scheduler`` before giving up with a clear error.
+    batch_size
+        Rows per worker task (rows of one parent together); 1 = one row per task.
     """
-    from thermognn.labels import get_labeler
-
     if not isinstance(db, StudyDatabase):
         db = StudyDatabase(db, create=False)
+    if batch_size < 1:
+        from thermognn.errors import ThermognnError
+
+        raise ThermognnError(f"batch size must be ≥ 1, got {batch_size}")
     options = options or {}
-    probe = get_labeler(labeler, **options)  # unknown labeler → one clear error, nothing run
+    probe = cached_labeler(labeler, options)  # unknown labeler → one clear error, nothing run
     name, version = probe.name, probe.version
     ids = db.unlabeled_ids(retry_failed=retry_failed, query=query)
     if limit is not None:
@@ -134,18 +183,21 @@ def label_database(
     if not ids:
         return summary
     t0 = time.perf_counter()
+    batches = _batches(db, ids, batch_size)
     if workers == 0 and scheduler is None:
         summary.workers = 0
-        for k, row_id in enumerate(ids, 1):
+        done = 0
+        for row_id in (i for batch in batches for i in batch):
             _record(
                 db, label_structure(labeler, options, *_payload(db, row_id)), name, version, summary
             )
+            done += 1
             if progress:
-                progress(k, len(ids))
+                progress(done, len(ids))
     else:
         _label_on_dask(
             db,
-            ids,
+            batches,
             labeler,
             options,
             name,
@@ -162,34 +214,35 @@ def label_database(
 
 
 def _label_on_dask(
-    db, ids, labeler, options, name, version, summary, workers, scheduler, progress, timeout
+    db, batches, labeler, options, name, version, summary, workers, scheduler, progress, timeout
 ) -> None:
     from distributed import as_completed
 
     from thermognn.parallel import ClusterSpec, open_client
 
+    total = sum(len(b) for b in batches)
     client, cluster = open_client(ClusterSpec(workers, scheduler, timeout))
+
+    def submit(batch: list[int]) -> Any:
+        payloads = [_payload(db, i) for i in batch]
+        return client.submit(label_batch, labeler, options, payloads, pure=False)
+
     try:
         summary.workers = len(client.scheduler_info().get("workers", {})) or (workers or 0)
-        window = max(4, 4 * max(summary.workers, 1))
-        pending = iter(ids)
-        first = [
-            client.submit(label_structure, labeler, options, *_payload(db, i), pure=False)
-            for _, i in zip(range(window), pending)
-        ]
+        window = max(2, 2 * max(summary.workers, 1))
+        pending = iter(batches)
+        stream = as_completed([submit(b) for _, b in zip(range(window), pending)])
         done = 0
-        stream = as_completed(first)
         for future in stream:
-            _record(db, future.result(), name, version, summary)
+            for result in future.result():
+                _record(db, result, name, version, summary)
+                done += 1
+                if progress:
+                    progress(done, total)
             future.release()
-            done += 1
-            if progress:
-                progress(done, len(ids))
             nxt = next(pending, None)
             if nxt is not None:
-                stream.add(
-                    client.submit(label_structure, labeler, options, *_payload(db, nxt), pure=False)
-                )
+                stream.add(submit(nxt))
     finally:
         client.close()
         if cluster is not None:

@@ -72,6 +72,10 @@ def check_elements(atoms: Atoms, source: str = "structure") -> None:
         raise LabelError(f"{source}: element(s) {', '.join(bad)} not parametrised in xTB")
 
 
+#: tblite results kept from a single point (atomic units).
+RESULT_KEYS = ("energy", "gradient", "virial", "orbital-energies", "orbital-occupations")
+
+
 def xtb_singlepoint(
     atoms: Atoms,
     method: str = "gfn1-xtb",
@@ -80,7 +84,7 @@ def xtb_singlepoint(
     max_iterations: int = 250,
     accuracy: float = 1.0,
 ) -> dict[str, np.ndarray]:
-    """Run one tblite single point; results in tblite's atomic units.
+    """Run one tblite single point from scratch; results in tblite's atomic units.
 
     Returns a dict with ``energy`` (Hartree), ``gradient`` (Hartree/Bohr), ``virial``
     (Hartree), ``orbital-energies`` (Hartree) and ``orbital-occupations``.
@@ -90,37 +94,8 @@ def xtb_singlepoint(
     LabelError
         When the SCF does not converge or tblite rejects the input.
     """
-    from tblite.interface import Calculator as TBCalculator
-
-    check_elements(atoms)
-    silent = io.StringIO()
-    try:
-        calc = TBCalculator(
-            _method_arg(method),
-            atoms.numbers,
-            atoms.positions / Bohr,
-            lattice=np.asarray(atoms.cell) / Bohr,
-            periodic=np.asarray(atoms.pbc),
-            logger=silent.write,
-        )
-        calc.set("verbosity", 0)
-        calc.set("accuracy", accuracy)
-        calc.set("max-iter", max_iterations)
-        calc.set("temperature", electronic_temperature * kB / Hartree)
-        with contextlib.redirect_stdout(silent):
-            res = calc.singlepoint()
-        out = {
-            key: np.asarray(res.get(key))
-            for key in ("energy", "gradient", "virial", "orbital-energies", "orbital-occupations")
-        }
-    except LabelError:
-        raise
-    except Exception as exc:  # tblite raises TBLiteRuntimeError / TBLiteValueError
-        msg = " ".join(str(exc).split())
-        raise LabelError(f"{method} failed: {msg}") from exc
-    if not np.isfinite(out["energy"]).all():
-        raise LabelError(f"{method} returned a non-finite energy")
-    return out
+    settings = XTBSettings(method, electronic_temperature, max_iterations, accuracy)
+    return TBLiteSession(settings, warm_start=False).singlepoint(atoms)
 
 
 @dataclass
@@ -135,29 +110,141 @@ class XTBSettings:
         Fermi smearing temperature in K (tblite's default 300 K).
     max_iterations
         SCF iteration limit; non-convergence raises :class:`LabelError`.
+    accuracy
+        tblite's numerical accuracy factor (1 = its default; larger is looser).
     """
 
     method: str = "gfn1-xtb"
     electronic_temperature: float = 300.0
     max_iterations: int = 250
+    accuracy: float = 1.0
 
     def singlepoint(self, atoms: Atoms) -> dict[str, np.ndarray]:
         """:func:`xtb_singlepoint` of ``atoms`` with these settings (atomic units)."""
-        return xtb_singlepoint(
-            atoms,
-            self.method,
-            electronic_temperature=self.electronic_temperature,
-            max_iterations=self.max_iterations,
-        )
+        return TBLiteSession(self, warm_start=False).singlepoint(atoms)
+
+
+class TBLiteSession:
+    """One tblite calculator reused from structure to structure, with warm starts.
+
+    A structure with the same atoms (numbers and periodicity) as the previous one
+    moves the existing calculator (``update`` of positions and lattice) instead of
+    building a new one, and, with ``warm_start``, starts its SCF from the converged
+    result of the nearest structure seen so far (smallest minimum-image displacement,
+    among the last ``pool_size``). An SCF that fails from a warm start is retried
+    from scratch before it counts as a failure. Labels agree with cold starts to
+    within the SCF tolerance (benchmarks/bench_labels.py prints the largest difference).
+
+    Parameters
+    ----------
+    settings
+        Method, electronic temperature, iteration limit, accuracy.
+    warm_start
+        Start each SCF from the nearest converged result.
+    pool_size
+        Converged results kept as starting guesses.
+    """
+
+    def __init__(self, settings: XTBSettings, *, warm_start: bool = True, pool_size: int = 8):
+        self.settings = settings
+        self.warm_start = warm_start
+        self.pool_size = pool_size
+        self._calc: Any = None
+        self._key: tuple[Any, ...] | None = None
+        self._pool: list[tuple[np.ndarray, np.ndarray, Any]] = []
+
+    def singlepoint(self, atoms: Atoms) -> dict[str, np.ndarray]:
+        """One single point of ``atoms`` (tblite's atomic units, keys :data:`RESULT_KEYS`).
+
+        Raises
+        ------
+        LabelError
+            When the SCF does not converge (also from scratch) or tblite rejects the input.
+        """
+        check_elements(atoms)
+        guess = self._nearest(atoms) if self.warm_start else None
+        try:
+            res = self._run(atoms, guess)
+        except Exception as exc:  # tblite raises TBLiteRuntimeError / TBLiteValueError
+            self._calc, self._pool = None, []
+            if guess is None:
+                raise _label_error(self.settings.method, exc) from exc
+            try:
+                res = self._run(atoms, None)
+            except Exception as exc2:  # noqa: BLE001 - same family as above
+                self._calc = None
+                raise _label_error(self.settings.method, exc2) from exc2
+        out = {key: np.asarray(res.get(key)) for key in RESULT_KEYS}
+        if not np.isfinite(out["energy"]).all():
+            self._calc, self._pool = None, []
+            raise LabelError(f"{self.settings.method} returned a non-finite energy")
+        if self.warm_start:
+            self._pool = [*self._pool, (atoms.get_scaled_positions(False), atoms.cell[:], res)]
+            self._pool = self._pool[-self.pool_size :]
+        return out
+
+    def _run(self, atoms: Atoms, guess: Any) -> Any:
+        key = (tuple(atoms.numbers), tuple(bool(p) for p in atoms.pbc))
+        positions = atoms.positions / Bohr
+        lattice = np.asarray(atoms.cell) / Bohr
+        silent = io.StringIO()
+        if self._calc is None or key != self._key:
+            from tblite.interface import Calculator as TBCalculator
+
+            self._pool = [] if key != self._key else self._pool
+            calc = TBCalculator(
+                _method_arg(self.settings.method),
+                atoms.numbers,
+                positions,
+                lattice=lattice,
+                periodic=np.asarray(atoms.pbc),
+                logger=silent.write,
+            )
+            calc.set("verbosity", 0)
+            calc.set("accuracy", self.settings.accuracy)
+            calc.set("max-iter", self.settings.max_iterations)
+            calc.set("temperature", self.settings.electronic_temperature * kB / Hartree)
+            self._calc, self._key = calc, key
+        else:
+            self._calc.update(positions=positions, lattice=lattice)
+        with contextlib.redirect_stdout(silent):
+            if guess is None:
+                return self._calc.singlepoint()
+            return self._calc.singlepoint(guess, copy=True)
+
+    def _nearest(self, atoms: Atoms) -> Any:
+        """The kept result of the structure nearest to ``atoms`` (same atoms), or None."""
+        key = (tuple(atoms.numbers), tuple(bool(p) for p in atoms.pbc))
+        if not self._pool or key != self._key:
+            return None
+        frac = atoms.get_scaled_positions(False)
+        best, best_d = None, np.inf
+        for other_frac, other_cell, res in self._pool:
+            diff = frac - other_frac
+            diff -= np.round(diff)
+            d = float(
+                np.linalg.norm(diff @ atoms.cell[:]) + np.linalg.norm(atoms.cell[:] - other_cell)
+            )
+            if d < best_d:
+                best, best_d = res, d
+        return best
+
+
+def _label_error(method: str, exc: Exception) -> LabelError:
+    msg = " ".join(str(exc).split())
+    return LabelError(f"{method} failed: {msg}")
 
 
 @dataclass(eq=False)
 class XTBLabeler(XTBSettings):
-    """Energy per atom, band gap, VBM and hydrostatic stress from GFN1-/GFN2-xTB.
+    """Energy per atom, band gap, VBM, hydrostatic stress and forces from GFN1-/GFN2-xTB.
 
-    Takes the :class:`XTBSettings`; an unknown method raises :class:`LabelError`.
+    Takes the :class:`XTBSettings` plus ``warm_start`` (default on): one tblite
+    calculator is kept and each SCF starts from the nearest converged result
+    (:class:`TBLiteSession`). An unknown method raises :class:`LabelError`.
     """
 
+    warm_start: bool = True
     name: str = field(init=False)
     version: str = field(init=False)
 
@@ -169,9 +256,10 @@ class XTBLabeler(XTBSettings):
         self.method = self.method.lower()
         self.name = self.method
         self.version = f"tblite-{tblite_version()}"
+        self._session = TBLiteSession(self, warm_start=self.warm_start)
 
     def label(self, atoms: Atoms) -> Labels:
-        res = self.singlepoint(atoms)
+        res = self._session.singlepoint(atoms)
         energy_ev = float(res["energy"]) * Hartree
         eps = res["orbital-energies"] * Hartree
         occ = res["orbital-occupations"]
@@ -188,6 +276,8 @@ class XTBLabeler(XTBSettings):
             stress=stress / GPa,
             eigenvalues=eps,
             occupations=occ,
+            energy=energy_ev,
+            forces=-np.asarray(res["gradient"]) * Hartree / Bohr,
         )
 
 
@@ -200,8 +290,9 @@ def xtb_stress(virial: np.ndarray, volume: float) -> np.ndarray:
 class XTBCalculator(Calculator):
     """ASE calculator with the same xTB physics as :class:`XTBLabeler`.
 
-    Used for phonons and molecular dynamics so that every stage sees one potential.
-    Implements energy, free_energy, forces and stress.
+    Used for phonons, relaxation and molecular dynamics so that every stage sees one
+    potential. Implements energy, free_energy, forces and stress; consecutive calls
+    reuse one tblite calculator and start from the nearest converged result.
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "stress"]
@@ -211,14 +302,16 @@ class XTBCalculator(Calculator):
         method: str = "gfn1-xtb",
         electronic_temperature: float = 300.0,
         max_iterations: int = 250,
+        accuracy: float = 1.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.xtb = XTBSettings(method, electronic_temperature, max_iterations)
+        self.xtb = XTBSettings(method, electronic_temperature, max_iterations, accuracy)
+        self._session = TBLiteSession(self.xtb)
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
-        res = self.xtb.singlepoint(self.atoms)
+        res = self._session.singlepoint(self.atoms)
         energy = float(res["energy"]) * Hartree
         self.results["energy"] = energy
         self.results["free_energy"] = energy
