@@ -104,3 +104,14 @@ def test_labelers_come_from_the_registry(tmp_path):
     assert labels.energy_per_atom == pytest.approx(cu.get_potential_energy() / 4, rel=1e-12)
     assert labels.hydrostatic_stress == pytest.approx(cu.get_stress()[:3].mean() / GPa)
     assert labels.band_gap is None and get_labeler("test-emt").name == "test-emt"
+
+
+def test_rerun_on_a_finished_database_reports_the_workers_asked_for(tmp_path, capsys):
+    from thermognn.cli.main import main
+
+    path = tmp_path / "s.db"
+    label_database(_small_study(path, n=1), workers=0)
+    assert main(["label", "--db", str(path), "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "0 labeled, 0 failed, 0 remaining (nothing to label; 1 workers not needed)" in out
+    assert "on 0 workers" not in out

@@ -241,8 +241,8 @@ def load_graph_dataset(
     edgeless = [row.id for row, graph in zip(kept, graphs, strict=True) if graph.num_edges == 0]
     if edgeless:  # refused before the cache is written
         raise GraphSettingsError(
-            f"cutoff {cutoff} Å: no atom of row{'s' if len(edgeless) > 1 else ''} "
-            f"{id_list(edgeless)} has a neighbour that close; use a longer cutoff"
+            f"cutoff {cutoff} Å: no two atoms of row{'s' if len(edgeless) > 1 else ''} "
+            f"{id_list(edgeless)} are that close (a graph without edges); use a longer cutoff"
         )
     if cache_path is not None:
         write_cache(cache_path, key, graphs, label_names, cutoff)
