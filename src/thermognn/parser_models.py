@@ -28,11 +28,12 @@ from thermognn.settings import Settings
 
 #: Options a subcommand requires only when it runs (its parser leaves them optional).
 NEEDED: dict[str, tuple[str, ...]] = {
-    "train": ("db", "label", "out"),
+    "train": ("label", "out"),  # and --db or --data, checked when it runs
     "sweep": ("db", "label", "out"),
     "curve": ("db", "label", "out"),
     "compare": ("db", "label", "out"),
     "evaluate": ("db",),
+    "learn": ("db", "out"),
 }
 #: What a value of a plain ``type=`` is called in messages.
 _WHAT: dict[Any, str] = {int: "integer", float: "number"}

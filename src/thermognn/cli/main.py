@@ -19,11 +19,13 @@ from thermognn._version import __version__
 
 #: Subcommand modules, in the order ``--help`` lists them (the pipeline's order).
 COMMAND_MODULES: tuple[str, ...] = (
+    "relax",
     "phonons",
     "sample",
     "label",
     "vasp",
     "dbinfo",
+    "export",
     "train",
     "evaluate",
     "predict",
@@ -31,6 +33,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "curve",
     "compare",
     "experiment",
+    "learn",
     "explain",
     "report",
     "reproduce",

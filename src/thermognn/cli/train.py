@@ -60,6 +60,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--db", help="study database")
     p.add_argument(
+        "--data",
+        default=None,
+        help="labeled structure file (extxyz …, labels in each frame's info) instead of --db",
+    )
+    p.add_argument(
         "--label",
         help="label, comma list, or 'all' (energy_per_atom, band_gap, vbm, hydrostatic_stress)",
     )
@@ -118,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     from thermognn.training import resolve_labels, train_run
 
     resolve_config(args, args.parser, "train")
-    for option in ("db", "label", "out"):
+    for option in ("label", "out") if args.data else ("db", "label", "out"):
         if not getattr(args, option):
             raise ThermognnError(f"--{option} is required (on the command line or in --config)")
     labels = resolve_labels(args.label)
@@ -130,8 +135,9 @@ def run(args: argparse.Namespace) -> int:
             _train_ensemble(args, group, settings, out)
             continue
         result = train_run(
-            args.db,
+            args.data or args.db,
             labels=group,
+            dataset=_file_dataset(args, group, settings.cutoff),
             settings=settings,
             query=args.query or None,
             out=out,
@@ -150,6 +156,15 @@ def run(args: argparse.Namespace) -> int:
         )
         print_metrics(result.metrics, _units(out))
     return 0
+
+
+def _file_dataset(args: argparse.Namespace, labels: list[str], cutoff: float) -> Any:
+    """``--data FILE``: the graphs of a labeled structure file (else ``None``)."""
+    if not args.data:
+        return None
+    from thermognn.graphs.structures import load_structure_dataset
+
+    return load_structure_dataset(args.data, labels=labels, cutoff=cutoff, missing=args.missing)
 
 
 def _train_ensemble(
