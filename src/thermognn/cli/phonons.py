@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from thermognn.cli.common import add_config_option, parse_supercell, resolve_config
+from thermognn.cli.common import (
+    add_calculator_options,
+    add_config_option,
+    calculator_options,
+    parse_supercell,
+    resolve_config,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,7 +24,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--material", required=True, help="Ag3SBr, Ag3SI or a structure file (unit cell)"
     )
-    p.add_argument("--calculator", default="gfn1-xtb", help="gfn1-xtb (default), gfn2-xtb, emt")
+    p.add_argument(
+        "--calculator",
+        default="gfn1-xtb",
+        help="gfn1-xtb (default), gfn2-xtb, emt, chgnet or any ASE calculator as module:factory",
+    )
+    add_calculator_options(p)
+    p.add_argument(
+        "--allow-unrelaxed",
+        action="store_true",
+        help="go on (with a warning) when the reference supercell is far from the "
+        "calculator's equilibrium (|σ| > 10 GPa or forces > 0.5 eV/Å); see thermognn relax",
+    )
     p.add_argument("--supercell", type=parse_supercell, default=(2, 2, 2), help="e.g. 2,2,2")
     p.add_argument("--distance", type=float, default=0.01, help="displacement (Å)")
     p.add_argument("--out", required=True, help="output folder")
@@ -110,7 +127,8 @@ def run(args: argparse.Namespace) -> int:
             args.scph_frequency_tolerance,
         )
     unit = resolve_material(args.material, (1, 1, 1))
-    factory = calculator_factory(args.calculator)
+    factory = calculator_factory(args.calculator, **calculator_options(args))
+    _check_reference(args, unit, factory, console)
     harmonic_dir = Path(args.out) / "harmonic" if args.scph is not None else Path(args.out)
     with console.status(f"phonopy: displaced supercells of {unit.get_chemical_formula()}") as st:
         ph = compute_phonons(
@@ -135,6 +153,29 @@ def run(args: argparse.Namespace) -> int:
     Console().print(table)
     print(Path(args.out) / "phonopy_params.yaml")
     return 0
+
+
+def _check_reference(args: argparse.Namespace, unit, factory, console) -> None:
+    """Residual forces and stress of the reference supercell: warn, or refuse when far off.
+
+    Writes them to OUT/reference_residuals.json when it goes on.
+    """
+    import json
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from thermognn.structures.relax import check_equilibrium, residuals
+
+    with console.status("residual forces and stress of the reference"):
+        found = residuals(unit.repeat(tuple(args.supercell)), factory())
+    warning = check_equilibrium(found, allow=args.allow_unrelaxed)  # refusal: nothing written
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "reference_residuals.json").write_text(
+        json.dumps({"calculator": args.calculator, **asdict(found)}, indent=2)
+    )
+    if warning:
+        console.print(f"[bold red]WARNING[/]: {warning}")
 
 
 def _renormalise(args: argparse.Namespace, ph, factory):
