@@ -130,14 +130,24 @@ class ResultTable:
         """Append rows (missing columns empty) and flush them to disk at once."""
         new = not self.path.is_file() or self.path.stat().st_size == 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        cut = not new and _ends_mid_line(self.path)
         with self.path.open("a", newline="") as fh:
             writer = csv.writer(fh)
             if new:
                 writer.writerow(self.columns)
+            if cut:  # a row cut short by a kill stays on its own (ignored) line
+                fh.write("\r\n")
             for row in rows:
                 writer.writerow([format_cell(row.get(c)) for c in self.columns])
             fh.flush()
             os.fsync(fh.fileno())
+
+
+def _ends_mid_line(path: Path) -> bool:
+    """Whether the file's last byte is not a line end (its last write was cut short)."""
+    with path.open("rb") as fh:
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1) not in (b"\n", b"\r")
 
 
 def format_cell(value: Any) -> str:
