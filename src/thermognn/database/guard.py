@@ -26,6 +26,33 @@ SCHEMA = "thermognn-study-1"
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
+#: Keys stored as booleans. SQLite stores them as 0/1, but ASE's PostgreSQL backend keeps
+#: JSON ``true``/``false``, so there ``labeled=1`` matches no row; see :func:`portable_selection`.
+BOOLEAN_KEYS = ("labeled",)
+
+
+def portable_selection(query: Any) -> Any:
+    """An ASE selection that means the same on SQLite and PostgreSQL.
+
+    ``labeled=1`` / ``labeled=0`` (a string or a dict) become ``labeled=True`` / ``False``;
+    anything else is returned unchanged.
+    """
+    if isinstance(query, dict):
+        return {
+            k: bool(v) if k in BOOLEAN_KEYS and v in (0, 1) and not isinstance(v, bool) else v
+            for k, v in query.items()
+        }
+    if not isinstance(query, str):
+        return query
+    parts = []
+    for part in query.split(","):
+        key, op, value = part.partition("=")
+        if op and key.strip() in BOOLEAN_KEYS and value.strip() in ("0", "1"):
+            part = f"{key.strip()}={value.strip() == '1'}"
+        parts.append(part)
+    return ",".join(parts)
+
+
 def is_url(db: str | os.PathLike[str]) -> bool:
     """Whether ``db`` is a server URL (``postgresql://…``) rather than a file path."""
     return "://" in os.fspath(db)

@@ -28,7 +28,13 @@ import numpy as np
 from ase import Atoms
 
 from thermognn._version import __version__
-from thermognn.database.guard import SCHEMA, check_metadata, inspect_database, is_url
+from thermognn.database.guard import (
+    SCHEMA,
+    check_metadata,
+    inspect_database,
+    is_url,
+    portable_selection,
+)
 from thermognn.errors import DatabaseError
 from thermognn.labels.base import LABEL_UNITS, Labels
 
@@ -222,7 +228,7 @@ class StudyDatabase:
         if isinstance(query, dict):
             kwargs = {**query, **kwargs}
             query = None
-        return self.ase.select(query, **kwargs)
+        return self.ase.select(portable_selection(query), **portable_selection(kwargs))
 
     def unlabeled_ids(self, *, retry_failed: bool = False, query: str | None = None) -> list[int]:
         """Ids of rows still to label (failed rows only with ``retry_failed``)."""

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from thermognn.database.guard import portable_selection
 from thermognn.errors import DatabaseError
 from thermognn.graphs.neighbours import GraphSettingsError
 from thermognn.labels.base import LABEL_UNITS
@@ -73,6 +74,8 @@ def select_rows(database: Any, query: Any, label_names: tuple[str, ...]) -> list
     else:
         raise GraphSettingsError(f"query must be a dict, a selection string or None, got {query!r}")
     try:
+        args = tuple(portable_selection(a) for a in args)
+        kwargs = portable_selection(kwargs)
         raw = list(database.select(*args, include_data=False, **kwargs))
     except (ValueError, KeyError, TypeError) as err:
         raise DatabaseError(f"invalid database selection {describe_query(query)}: {err}") from err

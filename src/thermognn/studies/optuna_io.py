@@ -86,7 +86,7 @@ def open_storage(spec: str) -> Any:
 
     try:
         if "://" in spec:
-            return optuna.storages.get_storage(spec)
+            return _open_url(_with_driver(spec))
         path = Path(spec)
         if not path.parent.is_dir():
             raise ThermognnError(f"Optuna storage {spec}: folder {path.parent} does not exist")
@@ -99,6 +99,41 @@ def open_storage(spec: str) -> Any:
         raise ThermognnError(
             f"Optuna storage {spec}: cannot open ({type(exc).__name__}: {exc})"
         ) from None
+
+
+def _open_url(url: str, attempts: int = 4) -> Any:
+    """An RDB storage; retried when another process is creating the same tables.
+
+    Machines starting a search on a fresh database at the same moment race to create
+    Optuna's schema (one sees ``CREATE TYPE`` fail); the loser waits and opens it.
+    """
+    import time
+
+    import optuna
+
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.get_storage(url)
+        except ImportError:
+            raise
+        except Exception:  # noqa: BLE001 - the driver's own errors
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _with_driver(url: str) -> str:
+    """``postgresql://`` with psycopg2 (ASE's driver) where SQLAlchemy's default is absent.
+
+    SQLAlchemy 2.1 reads a bare ``postgresql://`` as psycopg 3; with only psycopg2
+    installed (the ``postgres`` extra) the URL names it explicitly.
+    """
+    from importlib.util import find_spec
+
+    if url.startswith("postgresql://") and find_spec("psycopg") is None and find_spec("psycopg2"):
+        return "postgresql+psycopg2://" + url[len("postgresql://") :]
+    return url
 
 
 def open_study(
