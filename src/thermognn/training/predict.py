@@ -185,5 +185,15 @@ def predict_structures(
     numpy.ndarray
         ``[n, n_labels]``; columns in the order of the run's labels (``record.labels``),
         units in ``record.units`` (eV/atom, eV, GPa).
+
+    Raises
+    ------
+    StructureError
+        For a structure that is not a periodic crystal, has unknown elements or
+        overlapping atoms (the checks of :func:`thermognn.structures.check_structure`).
     """
-    return Predictor.from_run(run_dir, device).predict_atoms(atoms_list, batch_size)
+    from thermognn.structures import check_structure
+
+    predictor = Predictor.from_run(run_dir, device)
+    checked = [check_structure(a, source=f"structure {k}") for k, a in enumerate(atoms_list)]
+    return predictor.predict_atoms(checked, batch_size)
