@@ -77,3 +77,47 @@ def test_read_structure_roundtrip_and_errors(tmp_path):
         read_structure(bad)
     with pytest.raises(StructureError, match="neither a built-in"):
         resolve_material("Ag3SeCl")
+
+
+def test_one_reader_names_frames_and_never_drops_occupancies_or_constraints(tmp_path):
+    from ase import Atoms
+
+    from thermognn.structures import read_structures
+
+    good = antiperovskite("Br")
+    close = good.copy()
+    close.positions[1] = close.positions[0] + [0.1, 0, 0]
+    frames = tmp_path / "frames.extxyz"
+    write(frames, [good, good])
+    assert len(read_structures(frames)) == 2
+    write(frames, [good, close])
+    with pytest.raises(StructureError, match=r"frames.extxyz@1: atoms 0 \(Br\) and 1 \(S\)"):
+        read_structures(frames)
+    assert len(read_structures(frames, index=0)) == 1
+
+    fixed = Atoms("CuAu", scaled_positions=[[0, 0, 0], [0.5, 0.5, 0.5]], cell=[4, 4, 4], pbc=True)
+    from ase.constraints import FixAtoms
+
+    fixed.set_constraint(FixAtoms(indices=[0]))
+    poscar = tmp_path / "POSCAR"
+    write(poscar, fixed, format="vasp")
+    assert read_structure(poscar).constraints  # kept (predict: harmless)
+    with pytest.raises(StructureError, match=r"POSCAR: has constraints \(FixAtoms on atoms 0\)"):
+        resolve_material(str(poscar), (1, 1, 1))  # sampling would move the fixed atom
+    released = resolve_material(str(poscar), (2, 1, 1), constraints="release")
+    assert not released.constraints and released.info["released"] == "FixAtoms on atoms 0"
+
+    cif = tmp_path / "mixed.cif"
+    cif.write_text(
+        "data_m\n_cell_length_a 5\n_cell_length_b 5\n_cell_length_c 5\n_cell_angle_alpha 90\n"
+        "_cell_angle_beta 90\n_cell_angle_gamma 90\n_symmetry_space_group_name_H-M 'P 1'\n"
+        "loop_\n_atom_site_label\n_atom_site_type_symbol\n_atom_site_fract_x\n"
+        "_atom_site_fract_y\n_atom_site_fract_z\n_atom_site_occupancy\n"
+        "Zn1 Zn 0 0 0 0.6\nFe1 Fe 0 0 0 0.4\nO1 O 0.5 0.5 0.5 1.0\n"
+    )
+    with pytest.raises(
+        StructureError, match=r"mixed.cif: partial occupancies on atoms 0 \(Zn 0.6, Fe 0.4\)"
+    ):
+        read_structure(cif)
+    ordered = read_structure(cif, partial="majority")
+    assert ordered.get_chemical_formula() == "OZn" and "Zn 0.6, Fe 0.4" in ordered.info["ordering"]
