@@ -55,12 +55,15 @@ STAGES: tuple[str, ...] = (
     "curve",
     "compare",
     "experiment",
+    "learn",
     "explain",
     "predict",
     "report",
 )
 #: Stages that get ``[study].db`` as ``db`` and ``[study].name`` as ``study``.
-TAKES_DB = frozenset({"sample", "label", "train", "sweep", "curve", "compare", "experiment"})
+TAKES_DB = frozenset(
+    {"sample", "label", "train", "sweep", "curve", "compare", "experiment", "learn"}
+)
 TAKES_STUDY = frozenset({"sample", "label"})
 
 
@@ -85,7 +88,13 @@ def stage_parsers() -> dict[str, argparse.ArgumentParser]:
 def stage_models() -> dict[str, type[Settings]]:
     """The pydantic model of every stage section."""
     parsers = stage_parsers()
-    bases: dict[str, type[Settings]] = {"train": TrainSettings, "experiment": ExperimentSpec}
+    from thermognn.learning.settings import LearnSettings
+
+    bases: dict[str, type[Settings]] = {
+        "train": TrainSettings,
+        "experiment": ExperimentSpec,
+        "learn": LearnSettings,
+    }
     return {
         stage: section_model(
             stage, parsers[stage], bases.get(stage, Settings), positional=stage != "experiment"

@@ -124,12 +124,14 @@ def train_ensemble(
     cache_dir: str | Path | None = None,
     missing: str = "skip",
     overwrite: bool = False,
+    plot: bool = True,
     **overrides: Any,
 ) -> EnsembleResult:
     """Train ``size`` members on one split and write an ensemble run folder.
 
     Parameters are those of :func:`thermognn.training.train_run`, plus ``size`` (the
-    number of members, ≥ 2). A member already finished in ``out`` (an interrupted run)
+    number of members, ≥ 2) and ``plot`` (each member's ``history.png``; the ensemble's
+    ``calibration.png`` is always drawn). A member already finished in ``out`` (an interrupted run)
     is kept, not retrained; ``overwrite`` retrains every member.
 
     Returns
@@ -176,6 +178,7 @@ def train_ensemble(
             split_indices=indices,
             progress=progress,
             overwrite=True,
+            plot=plot,
             seed=seed,
         )
     predictor = EnsemblePredictor([Predictor.from_run(run_dir / m) for m in members])
