@@ -141,3 +141,12 @@ def test_single_member_is_refused(study: Path, tmp_path: Path) -> None:
 
     with pytest.raises(ThermognnError, match="at least 2"):
         train_ensemble(study, labels="band_gap", out=tmp_path / "x", size=1, progress=False)
+
+
+def test_temperature_curve_spread_comes_from_the_members(ensemble: Path) -> None:
+    from thermognn.temperature import property_vs_temperature
+
+    kw = dict(n_configs=4, seed=1, supercell=(1, 1, 1), scheme="phonon")
+    curve = property_vs_temperature([ensemble], "Ag3SBr", [300.0], **kw)
+    assert curve.n_models == 3
+    assert float(curve.model_std.max()) > 0  # members differ: E_g(T) carries a spread

@@ -259,8 +259,10 @@ def _temperature_curve(args: argparse.Namespace, runs: list[str]) -> int:
     direct = None
     if args.direct_db:
         from thermognn.training.checkpoint import read_record
+        from thermognn.training.ensemble import is_ensemble, member_dirs
 
-        label = list(read_record(Path(runs[0])).labels)[0]
+        first = member_dirs(runs[0])[0] if is_ensemble(runs[0]) else Path(runs[0])
+        label = list(read_record(first).labels)[0]
         direct = direct_ensemble_means(args.direct_db, args.material, label, args.direct_query)
         temps = sorted(set(temps) | {float(t) for t in direct.temperatures})
     with progress_callback("temperatures") as cb:
