@@ -67,3 +67,20 @@ def test_small_residuals_pass_and_moderate_ones_warn():
     moderate = residuals(bulk("Cu", "fcc", a=3.55), calculator_factory("emt")())
     assert 1 < abs(moderate.hydrostatic_stress) < 10
     assert "relax it first" in (check_equilibrium(moderate) or "")
+
+
+def test_a_calculator_failing_mid_relaxation_is_one_clear_error(strained_cu):
+    from ase.calculators.emt import EMT
+
+    class Breaks(EMT):
+        calls = 0
+
+        def calculate(self, *args, **kwargs):
+            Breaks.calls += 1
+            if Breaks.calls > 3:
+                raise RuntimeError("eigenvalue problem failed")
+            super().calculate(*args, **kwargs)
+
+    cu = ase.io.read(strained_cu)
+    with pytest.raises(ThermognnError, match=r"failed after \d steps \(σ_h .* GPa, volume"):
+        relax_structure(cu, Breaks)

@@ -45,17 +45,22 @@ class LabelSummary:
         return (self.labeled + self.failed) / self.seconds if self.seconds > 0 else 0.0
 
 
-#: Labelers built in this process, by (name, options): one per worker, reused.
+#: Labelers built in this process, by (thread, name, options): one per worker, reused.
 _LABELERS: dict[str, Any] = {}
 
 
 def cached_labeler(labeler_name: str, options: dict[str, Any]) -> Any:
-    """This process's labeler for ``(labeler_name, options)``, built on first use."""
+    """This thread's labeler for ``(labeler_name, options)``, built on first use.
+
+    One per thread: a labeler keeps calculator state (tblite's, a DFT code's) that
+    must not be shared by the threads of a multi-threaded Dask worker.
+    """
     import json
+    import threading
 
     from thermognn.labels import get_labeler
 
-    key = json.dumps([labeler_name, options], sort_keys=True, default=repr)
+    key = json.dumps([threading.get_ident(), labeler_name, options], sort_keys=True, default=repr)
     if key not in _LABELERS:
         _LABELERS[key] = get_labeler(labeler_name, **options)
     return _LABELERS[key]

@@ -176,12 +176,15 @@ def relax_structure(
         work.set_constraint(FixSymmetry(work, symprec=symprec))
     target = FrechetCellFilter(work, scalar_pressure=pressure * GPa) if cell else work
     opt = getattr(optimize, optimizer.upper())(target, logfile=None, trajectory=trajectory)
+    path: list[tuple[float, float | None]] = []
+    opt.attach(lambda: path.append(_state(work, atoms)))
     try:
         converged = bool(opt.run(fmax=fmax, steps=steps))
-    except ThermognnError:
-        raise
     except Exception as exc:  # noqa: BLE001 - a calculator failing mid-relaxation
-        raise ThermognnError(f"relaxation failed: {type(exc).__name__}: {exc}") from exc
+        raise ThermognnError(
+            f"relaxation failed after {len(path)} steps ({_path_summary(initial, path)}): "
+            f"{' '.join(str(exc).split())}"
+        ) from exc
     work.set_constraint()
     final = residuals(work, work.calc)
     relaxed = work.copy()
@@ -193,6 +196,28 @@ def relax_structure(
     result = RelaxResult(relaxed, initial, final, int(opt.nsteps), converged, float(change))
     log.info("relaxed in %d steps: %s → %s", opt.nsteps, initial.describe(), final.describe())
     return result
+
+
+def _state(work: Atoms, start: Atoms) -> tuple[float, float | None]:
+    """Volume change (%) and σ_h (GPa) of the current step, from the stored results."""
+    change = 100 * (work.get_volume() / start.get_volume() - 1) if start.pbc.all() else 0.0
+    stress = getattr(work.calc, "results", {}).get("stress")
+    return change, None if stress is None else float(np.mean(stress[:3]) / GPa)
+
+
+def _path_summary(initial: Residuals, path: list[tuple[float, float | None]]) -> str:
+    """``σ_h +68.6 → +106 GPa, volume −15.0 %``: where the relaxation went."""
+    if not path:
+        return initial.describe()
+    change, sigma = path[-1]
+    text = f"volume {change:+.1f} %"
+    if initial.hydrostatic_stress is not None and sigma is not None:
+        text = f"σ_h {initial.hydrostatic_stress:+.3g} → {sigma:+.3g} GPa, " + text
+        if abs(sigma) > abs(initial.hydrostatic_stress):
+            text += (
+                "; the stress grows along the path: this calculator may have no equilibrium here"
+            )
+    return text
 
 
 def unit_cell_of(relaxed: Atoms, unit: Atoms, repeat: tuple[int, int, int]) -> Atoms:
