@@ -205,6 +205,10 @@ def test_reporter_prunes_a_trial_worse_than_the_median(tmp_path: Path) -> None:
     assert stop.value.status == "pruned" and stop.value.epoch == 2
     assert study.trials[trial.number].intermediate_values == {2: 5.0}
     assert isinstance(PrunerSpec("sha").build(), optuna.pruners.SuccessiveHalvingPruner)
+    other = open_study(str(tmp_path / "r.log"), "r", {}, seed=0, pruner=pruner, sampler="random")
+    assert isinstance(other.sampler, optuna.samplers.RandomSampler)
+    with pytest.raises(ThermognnError, match="sampler must be one of tpe, random"):
+        open_study(spec, "s", {"label": "x"}, seed=0, pruner=pruner, sampler="grid")
 
 
 def test_train_job_turns_a_stop_into_a_pruned_outcome(study_db: Path) -> None:
@@ -346,6 +350,7 @@ def test_cli_sweep_curve_compare(study_db: Path, tmp_path: Path) -> None:
     assert main(["sweep", *common, "--out", str(tmp_path / "s"), "--config", str(config)]) == 0
     assert len(_rows(tmp_path / "s" / "trials.csv")) == 2
     search = ["--search", "optuna", "--trials", "2", "--pruner", "sha", "--no-plots"]
+    search += ["--sampler", "random"]
     assert (
         main(["sweep", *common, "--out", str(tmp_path / "o"), "--config", str(config), *search])
         == 0

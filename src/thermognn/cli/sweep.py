@@ -67,6 +67,7 @@ TRAIN_OPTIONS = ("epochs", "patience", "batch_size", "device", "cutoff")
 OPTUNA_OPTIONS = (
     "ranges",
     "trials",
+    "sampler",
     "pruner",
     "pruner_warmup",
     "storage",
@@ -212,6 +213,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_false",
         help="Optuna: sample only the grid's choices (default: the ranges they span, "
         "the learning rate log-uniform)",
+    )
+    p.add_argument(
+        "--sampler",
+        default="tpe",
+        choices=("tpe", "random"),
+        help="Optuna: TPE (default) or random sampling",
     )
     p.add_argument(
         "--pruner",

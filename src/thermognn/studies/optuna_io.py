@@ -22,6 +22,9 @@ from thermognn.experiments.records import normalise
 #: Pruners accepted by ``pruner``.
 PRUNERS = ("median", "sha", "none")
 
+#: Samplers accepted by ``sampler``: TPE (constant liar, for parallel trials) or random.
+SAMPLERS = ("tpe", "random")
+
 #: Study user attribute holding what the study is about (checked on every resume).
 IDENTITY_ATTR = "thermognn_study"
 
@@ -144,6 +147,7 @@ def open_study(
     seed: int,
     pruner: PrunerSpec,
     startup_trials: int = 10,
+    sampler: str = "tpe",
 ) -> Any:
     """Create or resume the Optuna study, refusing one made for another study.
 
@@ -157,22 +161,29 @@ def open_study(
         What the study is about (label, data split, space, training settings); a
         study of the same name must have been created with the same identity.
     seed
-        Seed of the TPE sampler.
+        Seed of the sampler.
     pruner
         The pruner.
     startup_trials
         Random trials before TPE starts modelling.
+    sampler
+        ``tpe`` or ``random`` (:data:`SAMPLERS`).
     """
     import optuna
 
+    if sampler not in SAMPLERS:
+        raise ThermognnError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
     storage = open_storage(spec)
-    sampler = optuna.samplers.TPESampler(
-        seed=seed, n_startup_trials=startup_trials, constant_liar=True
-    )
+    if sampler == "random":
+        chosen: Any = optuna.samplers.RandomSampler(seed=seed)
+    else:
+        chosen = optuna.samplers.TPESampler(
+            seed=seed, n_startup_trials=startup_trials, constant_liar=True
+        )
     study = optuna.create_study(
         storage=storage,
         study_name=study_name,
-        sampler=sampler,
+        sampler=chosen,
         pruner=pruner.build(),
         direction="minimize",
         load_if_exists=True,

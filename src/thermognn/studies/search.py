@@ -44,6 +44,7 @@ from thermognn.settings import TrainSettings
 from thermognn.studies.optuna_io import (
     IDENTITY_ATTR,
     PRUNERS,
+    SAMPLERS,
     OptunaReporter,
     PrunerSpec,
     TrialRef,
@@ -62,6 +63,7 @@ from thermognn.studies.trials import (
 __all__ = [
     "IDENTITY_ATTR",
     "PRUNERS",
+    "SAMPLERS",
     "OptunaReporter",
     "PrunerSpec",
     "TrialRef",
@@ -89,6 +91,7 @@ def run_search(
     study_name: str = "thermognn-sweep",
     epoch_budget: int | None = None,
     startup_trials: int = 10,
+    sampler: str = "tpe",
     sampler_seed: int | None = None,
     epochs: int | None = None,
     patience: int | None = None,
@@ -134,8 +137,10 @@ def run_search(
         overshoot the budget).
     startup_trials
         Random trials before TPE models the space.
+    sampler
+        ``tpe`` (default) or ``random`` (a baseline for the TPE search).
     sampler_seed
-        Seed of the TPE sampler (default: ``seed``).
+        Seed of the sampler (default: ``seed``).
     split_ids
         An explicit ``{"train", "val", "test"}`` split by row id (e.g. a grid sweep's
         ``split.json``, so search and grid are ranked on the same validation rows).
@@ -164,6 +169,7 @@ def run_search(
         "space": space.to_dict(),
         "pruner": pruner,
         "pruner_warmup": pruner_warmup,
+        "sampler": sampler,
         "storage": None if storage is None else spec,
         "study_name": study_name,
     }
@@ -191,6 +197,7 @@ def run_search(
         seed=seed if sampler_seed is None else sampler_seed,
         pruner=prune,
         startup_trials=startup_trials,
+        sampler=sampler,
     )
     owner = f"{socket.gethostname()}:{out.resolve()}"
     _reconcile(optuna_study, study, owner, spec)
