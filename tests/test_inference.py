@@ -53,3 +53,28 @@ def test_load_model_predicts_a_dict_of_labels(tiny_run, tiny_ag3sbr_db, tmp_path
     broken.pbc = False
     with pytest.raises(StructureError, match="structure 0"):
         model.predict([broken])
+
+
+def test_load_model_of_an_ensemble_adds_the_spread(tiny_ag3sbr_db, tmp_path):
+    from thermognn.training.ensemble import predict_with_std, train_ensemble
+
+    out = tmp_path / "ensemble"
+    train_ensemble(
+        tiny_ag3sbr_db,
+        labels="band_gap",
+        out=out,
+        size=2,
+        epochs=2,
+        batch_size=8,
+        hparams={"hidden": 8},
+        progress=False,
+        plot=False,
+    )
+    structures = _structures(tiny_ag3sbr_db, 3)
+    model = thermognn.load_model(out)
+    values = model.predict(structures)
+    assert set(values) == {"band_gap", "band_gap_std"} == set(model.units)
+    expected = predict_with_std(out, structures)
+    for key in values:
+        np.testing.assert_allclose(values[key], expected[key], rtol=1e-12)
+    assert (values["band_gap_std"] > 0).all()
