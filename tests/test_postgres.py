@@ -52,10 +52,7 @@ def _skip_reason() -> str | None:
     return None
 
 
-pytestmark = [
-    pytest.mark.postgres,
-    pytest.mark.skipif(_skip_reason() is not None, reason=str(_skip_reason())),
-]
+needs_server = pytest.mark.skipif(_skip_reason() is not None, reason=str(_skip_reason()))
 
 
 def _free_port() -> int:
@@ -114,6 +111,24 @@ def _createdb(server: str, name: str) -> str:
     return f"{server}/{name}"
 
 
+def test_selections_mean_the_same_on_sqlite_and_postgresql(tmp_path: Path):
+    """``labeled=1`` is JSON ``true`` on PostgreSQL: selections say ``labeled=True``."""
+    from ase import Atoms
+    from ase.db import connect
+
+    from thermognn.database.guard import portable_selection
+
+    assert portable_selection("scheme=phonon,labeled=1") == "scheme=phonon,labeled=True"
+    assert portable_selection({"labeled": 0}) == {"labeled": False}
+    assert portable_selection("labeled!=1") == "labeled!=1"  # only equalities are rewritten
+    with connect(tmp_path / "x.db") as db:
+        db.write(Atoms("Cu", cell=[2, 2, 2], pbc=True), labeled=True)
+        db.write(Atoms("Cu", cell=[2, 2, 2], pbc=True), labeled=False)
+        assert [r.id for r in db.select("labeled=1")] == [r.id for r in db.select("labeled=True")]
+
+
+@pytest.mark.postgres
+@needs_server
 def test_sample_label_train_on_a_postgresql_study(postgres_server: str, tmp_path: Path):
     url = _createdb(postgres_server, "study")
     for scheme in ("phonon", "random"):
@@ -147,6 +162,8 @@ def _sweep(db: Path, storage: str, out: Path, trials: int) -> subprocess.Popen[s
     )
 
 
+@pytest.mark.postgres
+@needs_server
 def test_two_processes_share_an_optuna_search_on_postgresql(
     postgres_server: str, tiny_ag3sbr_db: Path, tmp_path: Path
 ):
