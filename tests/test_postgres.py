@@ -47,8 +47,15 @@ def _skip_reason() -> str | None:
         import psycopg2  # noqa: F401
     except ImportError:
         return "psycopg2 not installed (pip install 'thermognn[postgres]')"
-    if os.geteuid() == 0 and shutil.which("runuser") is None:
-        return "running as root without runuser: initdb refuses root"
+    if os.geteuid() == 0:
+        import pwd
+
+        if shutil.which("runuser") is None:
+            return "running as root without runuser: initdb refuses root"
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            return "running as root without a postgres user: initdb refuses root"
     return None
 
 
