@@ -32,7 +32,12 @@ from thermognn.studies import (
     run_sweep,
 )
 from thermognn.studies.curves import COMBINED
-from thermognn.studies.plots import curve_summary, plot_learning_curves, plot_violins
+from thermognn.studies.plots import (
+    curve_summary,
+    plot_learning_curves,
+    plot_violins,
+    violin_categories,
+)
 from thermognn.studies.search import (
     OptunaReporter,
     PrunerSpec,
@@ -436,6 +441,16 @@ def test_figures_leave_out_poor_trials_and_show_spread(tmp_path: Path) -> None:
     assert plot_violins(rows, tmp_path / "v.png", formats=("svg",)).stat().st_size > 0
     assert (tmp_path / "v.svg").stat().st_size > 0
     assert plot_violins(rows[:1], tmp_path / "none.png") is None  # only R² < −1: nothing shown
+    # an Optuna search of ranges: every trial its own value, binned into a few violins
+    searched = [
+        {**r, "lr": str(10 ** rng.uniform(-5, -2)), "dropout": str(rng.uniform(0, 0.6))}
+        for r in rows * 3
+    ]
+    which, labels = violin_categories("lr", searched)
+    assert set(labels) <= {"1e-5–1e-4", "1e-4–1e-3", "1e-3–1e-2"} and len(which) == 36
+    assert len(violin_categories("dropout", searched)[1]) <= 4
+    assert violin_categories("model", searched)[1] == ["paper-1", "paper-2"]
+    assert plot_violins(searched, tmp_path / "searched.png").stat().st_size > 0
     curve = [
         {
             "train_scheme": s,

@@ -27,6 +27,10 @@ VIOLIN_PARAMS = (
     ("dropout", "dropout"),
 )
 VIOLIN_METRICS = (("r2", "R²"), ("mae", "MAE"), ("mse", "MSE"))
+#: More distinct values than this (an Optuna search of ranges) are binned in the violins.
+MAX_CATEGORIES = 8
+#: Equal-width bins of a binned hyperparameter other than the learning rate (by decade).
+VIOLIN_BINS = 4
 
 
 def _save(figure: Any, path: Path, formats: Sequence[str]) -> Path:
@@ -47,6 +51,30 @@ def _category_label(param: str, value: str) -> str:
 
 def _sort_key(param: str, value: str) -> Any:
     return value if param == "model" else as_float(value)
+
+
+def violin_categories(param: str, rows: Sequence[Mapping[str, str]]) -> tuple[Any, list[str]]:
+    """Per row the index of its violin, and the violins' labels in order.
+
+    Each value is a violin; a searched hyperparameter with more than
+    :data:`MAX_CATEGORIES` values is binned: the learning rate by decade, others in
+    :data:`VIOLIN_BINS` equal bins of their range.
+    """
+    raw = [r[param] for r in rows]
+    distinct = sorted(set(raw), key=partial(_sort_key, param))
+    numbers = np.array([as_float(v) for v in raw]) if param != "model" else np.array([])
+    if len(distinct) <= MAX_CATEGORIES or not np.isfinite(numbers).all():
+        index = {c: k for k, c in enumerate(distinct)}
+        return np.array([index[v] for v in raw]), [_category_label(param, c) for c in distinct]
+    if param == "lr" and (numbers > 0).all():
+        decade = np.floor(np.log10(numbers)).astype(int).tolist()
+        used = sorted(set(decade))
+        return np.array([used.index(d) for d in decade]), [f"1e{k}–1e{k + 1}" for k in used]
+    edges = np.linspace(numbers.min(), numbers.max(), VIOLIN_BINS + 1)
+    bins = np.clip(np.searchsorted(edges, numbers, side="right") - 1, 0, VIOLIN_BINS - 1).tolist()
+    used = sorted(set(bins))
+    labels = [f"{edges[b]:.2g}–{edges[b + 1]:.2g}" for b in used]
+    return np.array([used.index(b) for b in bins]), labels
 
 
 def plot_violins(
@@ -90,10 +118,10 @@ def plot_violins(
     figure = Figure(figsize=(11, 12), layout="constrained")
     axes = figure.subplots(len(VIOLIN_PARAMS), len(VIOLIN_METRICS), squeeze=False)
     for i, (param, title) in enumerate(VIOLIN_PARAMS):
-        categories = sorted({r[param] for r in shown}, key=partial(_sort_key, param))
+        which, categories = violin_categories(param, shown)
         for j, (metric, name) in enumerate(VIOLIN_METRICS):
             ax = axes[i][j]
-            groups = [values[metric][[r[param] == c for r in shown]] for c in categories]
+            groups = [values[metric][which == k] for k in range(len(categories))]
             groups = [g[np.isfinite(g)] for g in groups]
             where = [k for k, g in enumerate(groups) if len(g) >= 2]
             if where:
@@ -102,7 +130,7 @@ def plot_violins(
                 jitter = np.linspace(-0.08, 0.08, len(g)) if len(g) > 1 else np.zeros(len(g))
                 ax.scatter(k + jitter, g, s=6, color="k", alpha=0.4, zorder=3)
             ax.set_xticks(range(len(categories)))
-            ax.set_xticklabels([_category_label(param, c) for c in categories], fontsize=8)
+            ax.set_xticklabels(categories, fontsize=8)
             ax.set_xlabel(title)
             ax.set_ylabel(f"validation {name}")
     left_out = len(scored) - len(shown)
