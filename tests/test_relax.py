@@ -84,3 +84,24 @@ def test_a_calculator_failing_mid_relaxation_is_one_clear_error(strained_cu):
     cu = ase.io.read(strained_cu)
     with pytest.raises(ThermognnError, match=r"failed after \d steps \(σ_h .* GPa, volume"):
         relax_structure(cu, Breaks)
+
+
+def test_study_file_has_relax_and_export_sections():
+    from thermognn.studyfile import validate_study
+
+    study = validate_study(
+        {
+            "study": {"db": "s.db"},
+            "relax": {
+                "material": "Cu.cif",
+                "calculator": "ase.calculators.emt:EMT",
+                "calculator_option": {"asap_cutoff": False},
+                "out": "Cu-relaxed.extxyz",
+                "supercell": "2,2,2",
+            },
+            "export": {"out": "train.xyz"},
+        }
+    )
+    relax, export = (stage.argv() for stage in study.stages)
+    assert relax[0] == "relax" and "--calculator-option=asap_cutoff=false" in relax
+    assert export == ["export", "--db=s.db", "--out=train.xyz"]

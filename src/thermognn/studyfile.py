@@ -46,9 +46,11 @@ from thermognn.settings import (
 
 #: Stage sections, in the order they run.
 STAGES: tuple[str, ...] = (
+    "relax",
     "phonons",
     "sample",
     "label",
+    "export",
     "train",
     "evaluate",
     "sweep",
@@ -62,7 +64,7 @@ STAGES: tuple[str, ...] = (
 )
 #: Stages that get ``[study].db`` as ``db`` and ``[study].name`` as ``study``.
 TAKES_DB = frozenset(
-    {"sample", "label", "train", "sweep", "curve", "compare", "experiment", "learn"}
+    {"sample", "label", "export", "train", "sweep", "curve", "compare", "experiment", "learn"}
 )
 TAKES_STUDY = frozenset({"sample", "label"})
 
