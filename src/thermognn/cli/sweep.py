@@ -308,13 +308,23 @@ def print_sweep(result: Any) -> None:
     if best is None:
         console.print("no trial finished cleanly; see trials.csv")
         return
+    g = {k: _rounded(v) for k, v in best.items()}
     console.print(
-        f"best: {best['trial']} (lr {best['lr']}, hidden {best['hidden']}, dropout "
-        f"{best['dropout']}): val MAE {best['val_mae']}, R² {best['val_r2']}; "
-        f"test MAE {best['test_mae']}, RMSE {best['test_rmse']}, R² {best['test_r2']}"
+        f"best: {g['trial']} (lr {g['lr']}, hidden {g['hidden']}, dropout "
+        f"{g['dropout']}): val MAE {g['val_mae']}, R² {g['val_r2']}; "
+        f"test MAE {g['test_mae']}, RMSE {g['test_rmse']}, R² {g['test_r2']}"
     )
     console.print(
         "files: trials.csv, best.json, summary.json, split.json"
         + (", best/" if (result.out / "best").is_dir() else "")
         + "".join(f", {f.name}" for f in result.figures)
     )
+
+
+def _rounded(value: Any) -> Any:
+    """A table value with a fractional part to 4 significant digits (searched values)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return value
+    return value if number.is_integer() else f"{number:.4g}"
