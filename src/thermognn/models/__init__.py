@@ -4,6 +4,8 @@
   configurable class with an exact dense fast path (:mod:`thermognn.models.dense`).
 * ``schnet``: continuous-filter convolutions on a Gaussian radial basis.
 * ``cgcnn``: PyG ``CGConv`` on a Gaussian radial basis.
+* ``moments``: atom-centred density moments (l ≤ 2 power spectrum) under a learned
+  head; needs the bond vectors (``edge_vec``).
 
 Every model's ``forward(x, edge_index, edge_weight, batch)`` maps scaled inputs to
 scaled predictions ``[B, n_targets]``; models with ``supports_dense = True`` also have
@@ -13,7 +15,7 @@ scaled predictions ``[B, n_targets]``; models with ``supports_dense = True`` als
 from __future__ import annotations
 
 # Register the built-in families (the registry imports them lazily as well).
-from thermognn.models import cgcnn, paper, schnet  # noqa: E402, F401
+from thermognn.models import cgcnn, moments, paper, schnet  # noqa: E402, F401
 from thermognn.models.dense import DenseBatch, DenseGraphStore, dense_from_batch
 from thermognn.models.registry import (
     MODEL_REGISTRY,

@@ -214,7 +214,7 @@ def _check_space_names(family: str, space: Mapping[str, Any]) -> None:
 
 def _load_builtin_families() -> None:
     """Import the built-in families and the installed plug-ins (idempotent)."""
-    from thermognn.models import cgcnn, paper, schnet  # noqa: F401
+    from thermognn.models import cgcnn, moments, paper, schnet  # noqa: F401
     from thermognn.plugins import load_plugins
 
     load_plugins()

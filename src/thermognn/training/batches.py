@@ -120,7 +120,15 @@ class SparseSource(_Source):
 
     @staticmethod
     def forward(model: torch.nn.Module, inputs: Any) -> Tensor:
-        """Call the model's sparse forward."""
+        """Call the model's sparse forward (with ``edge_vec`` for families that need it)."""
+        if getattr(model, "needs_vectors", False):
+            return model(
+                inputs.x,
+                inputs.edge_index,
+                inputs.edge_weight,
+                inputs.batch,
+                edge_vec=inputs.edge_vec,
+            )
         return model(inputs.x, inputs.edge_index, inputs.edge_weight, inputs.batch)
 
 

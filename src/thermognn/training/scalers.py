@@ -162,6 +162,9 @@ class Scalers:
     def transform_graph(self, graph: Data, target_columns: Sequence[int] | None = None) -> Data:
         """A model-ready copy: scaled ``x``, ``edge_weight`` = scaled distance, scaled ``y``.
 
+        Graphs with positions, cell and edge shifts also get ``edge_vec`` ``[E, 3]``, the
+        bond vectors r_j + S·cell − r_i in Å (unscaled), for families that need them.
+
         Parameters
         ----------
         graph
@@ -175,6 +178,10 @@ class Scalers:
             edge_weight=self.edge.transform(graph.edge_attr.reshape(-1)),
             num_nodes=graph.num_nodes,
         )
+        if all(getattr(graph, k, None) is not None for k in ("pos", "cell", "edge_shift")):
+            src, dst = graph.edge_index
+            offset = graph.edge_shift @ graph.cell.reshape(3, 3)
+            out.edge_vec = graph.pos[src] + offset - graph.pos[dst]
         if target_columns is not None:
             out.y = self.target.transform(graph.y[:, list(target_columns)])
         return out
