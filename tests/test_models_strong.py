@@ -10,7 +10,7 @@ from torch_geometric.data import Batch, Data
 
 from thermognn.graphs import build_graph
 from thermognn.models import get_model, model_spec
-from thermognn.models.moments import MomentInvariants, edge_vectors
+from thermognn.models.moments import N_CHANNELS, MomentInvariants, edge_vectors
 from thermognn.models.registry import family_search_space
 from thermognn.structures import antiperovskite
 from thermognn.training.scalers import Scalers
@@ -80,17 +80,28 @@ def test_permutation_translation_and_rotation_invariance(model: MomentInvariants
 
 def test_distinguishes_directions_at_equal_distances() -> None:
     """Same bond lengths, different angles: the l ≥ 1 invariants tell them apart."""
-    torch.manual_seed(0)
-    m = get_model("moments", hidden=0).eval()
-    z = torch.tensor([47, 47, 47])
+    m = get_model("moments", hidden=0)
+    x = torch.tensor([[47.0, 107.9, 1.6, 1.93]]).repeat(3, 1)
     index = torch.tensor([[1, 2], [0, 0]])
     straight = torch.tensor([[2.5, 0.0, 0.0], [-2.5, 0.0, 0.0]])
     bent = torch.tensor([[2.5, 0.0, 0.0], [0.0, 2.5, 0.0]])
-    a = m.invariants(z, index, straight)[0]
-    b = m.invariants(z, index, bent)[0]
-    channels = m.species.embedding_dim * m.centres.numel()
+    a = m.precompute(x, index, straight)[0]
+    b = m.precompute(x, index, bent)[0]
+    channels = N_CHANNELS * m.centres.numel()
     torch.testing.assert_close(a[:channels], b[:channels])  # l = 0: distances only
     assert not torch.allclose(a[channels:], b[channels:])
+
+
+def test_batch_source_caches_the_invariants(model: MomentInvariants) -> None:
+    """Training through a sparse source (cached invariants) equals the direct call."""
+    from thermognn.training.batches import SparseSource, predict_scaled
+
+    graphs = [model_ready(rattled_cell(k)) for k in range(5)]
+    source = SparseSource(graphs, None)
+    cached = predict_scaled(model, source, batch_size=2)
+    assert len(source._cache) == 5
+    direct = call(model, Batch.from_data_list(graphs))
+    torch.testing.assert_close(cached, direct, atol=1e-5, rtol=1e-4)
 
 
 def test_trains_a_few_epochs_on_5_atom_cells(tiny_ag3sbr_db, tmp_path) -> None:

@@ -1,9 +1,9 @@
 """A moment-invariant family: atom-centred density moments (l ≤ 2) under a learned head.
 
 Each atom i gets a neighbour density expanded in radial functions R_n(d) (Gaussians on
-[r_min, cutoff], damped by a cosine cutoff), neighbour-species channels s_k(Z_j) (a
-learned embedding of the neighbour's atomic number) and real spherical harmonics
-Y_lm(r̂) of the bond direction for l = 0, 1, 2::
+[r_min, cutoff], damped by a cosine cutoff), neighbour-species channels s_k(Z_j)
+(:func:`species_channels`, fixed functions of the element) and real spherical
+harmonics Y_lm(r̂) of the bond direction for l = 0, 1, 2::
 
     A_i[c, lm] = Σ_j R_n(d_ij) s_k(Z_j) Y_lm(r̂_ij),      c = (k, n)
 
@@ -15,6 +15,9 @@ chosen by the atom's own element, plus a small shared MLP for what is not linear
 crystal prediction is the mean over atoms. Edges are periodic images within the graph
 cutoff, self-images included; the model needs the edge vectors (``edge_vec``, Å,
 r_j + S·cell − r_i), not only the distances.
+
+The invariants have no parameters, so the sparse batch source computes them once per
+graph (:meth:`MomentInvariants.precompute`) and training only runs the head.
 
 Why this family: on the bundled Ag3SBr phonon cells the band gap and the valence band
 maximum depend on bond directions, which distance-only convolutions (the paper family,
@@ -56,6 +59,24 @@ def harmonics(unit: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     return torch.ones_like(x).unsqueeze(-1), unit, l2
 
 
+#: Neighbour-species channels: fixed affine maps of (1, Z, atomic radius, electronegativity).
+N_CHANNELS = 4
+
+
+def species_channels(x: Tensor) -> Tensor:
+    """Fixed neighbour-species channels ``[N, 4]`` from raw node features ``[N, ≥ 4]``.
+
+    A constant, the atomic number, the atomic radius (Å) and the Pauling
+    electronegativity, each mapped to order one by fixed constants. For up to four
+    elements their span equals that of one-hot element channels, so the power spectrum
+    over them is an invertible linear map of the element-resolved one.
+    """
+    one = torch.ones_like(x[:, 0])
+    return torch.stack(
+        (one, (x[:, 0] - 40.0) / 20.0, (x[:, 2] - 1.3) / 0.3, (x[:, 3] - 2.2) / 0.6), -1
+    )
+
+
 def edge_vectors(
     pos: Tensor, cell: Tensor, shift: Tensor, edge_index: Tensor, batch: Tensor
 ) -> Tensor:
@@ -88,7 +109,6 @@ def edge_vectors(
         "weight_decay": [0.0, 1e-5, 1e-4],
         "hidden": [0, 32, 64],
         "n_rbf": [4, 6, 8],
-        "n_species": [3, 4, 6],
         "dropout": [0.0, 0.1],
     },
 )
@@ -103,8 +123,6 @@ class MomentInvariants(CrystalGNN):
         Width of the shared nonlinear atom-wise MLP (0: the head is purely linear).
     n_rbf
         Radial Gaussians on [r_min, cutoff].
-    n_species
-        Channels of the learned neighbour-species embedding.
     r_min
         First Gaussian centre, Å (no bond is shorter in practice).
     cutoff
@@ -126,7 +144,6 @@ class MomentInvariants(CrystalGNN):
         in_channels: int = 4,
         hidden: int = 32,
         n_rbf: int = 6,
-        n_species: int = 4,
         r_min: float = 2.0,
         cutoff: float = 5.5,
         pool: str = "mean",
@@ -134,20 +151,17 @@ class MomentInvariants(CrystalGNN):
         n_targets: int = 1,
     ) -> None:
         super().__init__(pool)
-        if in_channels < 1:
-            raise ValueError("moments needs the atomic number as node feature column 0")
-        if n_rbf < 2 or n_species < 1 or not 0 <= r_min < cutoff:
+        if in_channels < 4 or n_rbf < 2 or not 0 <= r_min < cutoff:
             raise ValueError(
-                f"need n_rbf ≥ 2, n_species ≥ 1 and 0 ≤ r_min < cutoff, got {n_rbf}, "
-                f"{n_species}, {r_min}, {cutoff}"
+                f"need the 4 element features, n_rbf ≥ 2 and 0 ≤ r_min < cutoff, got "
+                f"{in_channels}, {n_rbf}, {r_min}, {cutoff}"
             )
         self.cutoff = float(cutoff)
-        self.species = torch.nn.Embedding(MAX_Z + 1, n_species)
         centres = torch.linspace(float(r_min), self.cutoff, n_rbf)
         self.centres: Tensor
         self.register_buffer("centres", centres)
         self.width = float(centres[1] - centres[0])
-        channels = n_species * n_rbf
+        channels = N_CHANNELS * n_rbf
         first, second = torch.triu_indices(channels, channels)
         self.pairs: Tensor  # flat positions of the pairs c ≤ c' in a C × C matrix
         self.register_buffer("pairs", first * channels + second, persistent=False)
@@ -167,29 +181,38 @@ class MomentInvariants(CrystalGNN):
                 torch.nn.Linear(hidden, n_targets),
             )
 
-    def invariants(self, z: Tensor, edge_index: Tensor, edge_vec: Tensor) -> Tensor:
+    def precompute_key(self) -> tuple[float, ...]:
+        """What :meth:`precompute` depends on (a batch source caches by this key)."""
+        return (self.cutoff, self.width, *self.centres.tolist())
+
+    @torch.no_grad()
+    def precompute(self, x: Tensor, edge_index: Tensor, edge_vec: Tensor) -> Tensor:
         """Rotation-invariant atom descriptors ``[N, n_invariants]`` (unnormalised).
 
-        The moments are first summed per neighbour element (a fixed function of the
-        geometry, no gradient), then mixed into the learned species channels per atom:
-        far fewer operations per edge than mixing edge by edge.
+        A fixed function of the geometry and the elements (no parameters), so a batch
+        source computes it once per graph and passes it back as ``node_inputs``.
+
+        Parameters
+        ----------
+        x
+            Node features ``[N, 4]`` (atomic number, mass, radius Å, electronegativity).
+        edge_index
+            ``[2, E]``, row 0 source j, row 1 target i.
+        edge_vec
+            Bond vectors ``[E, 3]`` (Å).
         """
         src, dst = edge_index
-        elements, neighbour = torch.unique(z[src], return_inverse=True)
-        n_atoms, n_elements = z.shape[0], elements.shape[0]
-        with torch.no_grad():
-            distance = edge_vec.norm(dim=-1).clamp_min(1e-9)
-            envelope = 0.5 * (torch.cos(distance * (math.pi / self.cutoff)) + 1.0)
-            envelope = envelope * (distance < self.cutoff).to(distance.dtype)
-            radial = torch.exp(-0.5 * ((distance.unsqueeze(-1) - self.centres) / self.width) ** 2)
-            radial = radial * envelope.unsqueeze(-1)  # [E, n_rbf]
-            ylm = torch.cat(harmonics(edge_vec / distance.unsqueeze(-1)), dim=-1)  # [E, 9]
-            per_edge = (radial.unsqueeze(-1) * ylm.unsqueeze(1)).flatten(1)  # [E, n_rbf·9]
-            by_element = per_edge.new_zeros(n_atoms * n_elements, per_edge.shape[1])
-            by_element.index_add_(0, dst * n_elements + neighbour, per_edge)
-        by_element = by_element.view(n_atoms, n_elements, -1, 9)
-        # [N, K, n_rbf, 9] → channels c = (k, n)
-        moment = torch.einsum("tk,ntrm->nkrm", self.species(elements), by_element).flatten(1, 2)
+        distance = edge_vec.norm(dim=-1).clamp_min(1e-9)
+        envelope = 0.5 * (torch.cos(distance * (math.pi / self.cutoff)) + 1.0)
+        envelope = envelope * (distance < self.cutoff).to(distance.dtype)
+        radial = torch.exp(-0.5 * ((distance.unsqueeze(-1) - self.centres) / self.width) ** 2)
+        radial = radial * envelope.unsqueeze(-1)  # [E, n_rbf]
+        ylm = torch.cat(harmonics(edge_vec / distance.unsqueeze(-1)), dim=-1)  # [E, 9]
+        per_edge = radial.unsqueeze(-1) * ylm.unsqueeze(1)  # [E, n_rbf, 9]
+        channel = species_channels(x)[src]  # [E, K]
+        per_edge = (channel[:, :, None, None] * per_edge.unsqueeze(1)).flatten(1, 2)
+        moment = per_edge.new_zeros(x.shape[0], *per_edge.shape[1:])  # [N, C, 9]
+        moment.index_add_(0, dst, per_edge)
         parts = [moment[..., 0]]
         for lo, hi in ((1, 4), (4, 9)):
             block = moment[..., lo:hi]  # [N, C, M]
@@ -210,6 +233,7 @@ class MomentInvariants(CrystalGNN):
         edge_weight: Tensor | None = None,
         batch: Tensor | None = None,
         edge_vec: Tensor | None = None,
+        node_inputs: Tensor | None = None,
     ) -> Tensor:
         """Predict from a (batched) crystal graph with bond vectors.
 
@@ -224,17 +248,22 @@ class MomentInvariants(CrystalGNN):
         batch
             Graph of each node ``[N]``; ``None`` for one graph.
         edge_vec
-            Bond vectors r_j + S·cell − r_i ``[E, 3]`` (Å), required.
+            Bond vectors r_j + S·cell − r_i ``[E, 3]`` (Å); needed unless
+            ``node_inputs`` is given.
+        node_inputs
+            :meth:`precompute` of these graphs, when a batch source has cached it.
 
         Returns
         -------
         Tensor
             Scaled predictions ``[B, n_targets]``.
         """
-        if edge_vec is None:
-            raise ValueError("moments needs the edge vectors (edge_vec, Å)")
+        if node_inputs is None:
+            if edge_vec is None:
+                raise ValueError("moments needs the edge vectors (edge_vec, Å)")
+            node_inputs = self.precompute(x, edge_index, edge_vec.to(x.dtype))
         z = x[:, 0].round().long().clamp(0, MAX_Z)
-        features = self.norm(self.invariants(z, edge_index, edge_vec.to(x.dtype)))
+        features = self.norm(node_inputs)
         weights = self.linear(z).view(-1, self.n_invariants, self.n_targets)
         atom = torch.einsum("nf,nft->nt", features, weights) + self.bias(z)
         if self.mlp is not None:

@@ -102,6 +102,8 @@ class SparseSource(_Source):
     def _hold(self, graphs: Sequence[Data]) -> None:
         self.graphs = list(graphs)
         self.device = torch.device("cpu")
+        self._cache_key: Any = None
+        self._cache: list[Tensor] = []
 
     def _place(self, device: torch.device) -> None:
         self.device = device
@@ -115,21 +117,43 @@ class SparseSource(_Source):
         """Yield ``(Batch, y)``; shuffled with ``generator``."""
         for index in batch_positions(len(self), batch_size, generator):
             batch = Batch.from_data_list([self.graphs[int(i)] for i in index]).to(self.device)
+            batch.source_index = index
             y = None if self.targets is None else self.targets[index.to(self.targets.device)]
             yield batch, y
 
-    @staticmethod
-    def forward(model: torch.nn.Module, inputs: Any) -> Tensor:
-        """Call the model's sparse forward (with ``edge_vec`` for families that need it)."""
-        if getattr(model, "needs_vectors", False):
-            return model(
-                inputs.x,
-                inputs.edge_index,
-                inputs.edge_weight,
-                inputs.batch,
-                edge_vec=inputs.edge_vec,
-            )
-        return model(inputs.x, inputs.edge_index, inputs.edge_weight, inputs.batch)
+    def forward(self, model: torch.nn.Module, inputs: Any) -> Tensor:
+        """Call the model's sparse forward.
+
+        Families with ``needs_vectors`` also get ``edge_vec`` and, when they have a
+        parameter-free ``precompute``, its per-node result, computed once per graph
+        of this source and cached (keyed by the model's ``precompute_key()``).
+        """
+        if not getattr(model, "needs_vectors", False):
+            return model(inputs.x, inputs.edge_index, inputs.edge_weight, inputs.batch)
+        node_inputs = None
+        if hasattr(model, "precompute") and hasattr(inputs, "source_index"):
+            node_inputs = self._node_inputs(model, inputs.source_index)
+        return model(
+            inputs.x,
+            inputs.edge_index,
+            inputs.edge_weight,
+            inputs.batch,
+            edge_vec=inputs.edge_vec,
+            node_inputs=node_inputs,
+        )
+
+    def _node_inputs(self, model: Any, index: Tensor) -> Tensor:
+        """The cached ``model.precompute`` rows of the graphs at ``index``, in order."""
+        key = model.precompute_key()
+        if key != self._cache_key:
+            self._cache = []
+            for start in range(0, len(self.graphs), 256):
+                part = self.graphs[start : start + 256]
+                batch = Batch.from_data_list(part).to(self.device)
+                values = model.precompute(batch.x, batch.edge_index, batch.edge_vec)
+                self._cache += list(values.split([int(g.num_nodes) for g in part]))
+            self._cache_key = key
+        return torch.cat([self._cache[int(i)] for i in index])
 
 
 def make_source(
