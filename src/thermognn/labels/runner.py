@@ -169,7 +169,8 @@ def label_database(
     connect_timeout
         Seconds to wait for ``scheduler`` before giving up with a clear error.
     batch_size
-        Rows per worker task (rows of one parent together); 1 = one row per task.
+        Most rows per worker task (rows of one parent together; fewer when a run is
+        short, so each worker gets at least four tasks); 1 = one row per task.
     """
     if not isinstance(db, StudyDatabase):
         db = StudyDatabase(db, create=False)
@@ -188,11 +189,10 @@ def label_database(
     if not ids:
         return summary
     t0 = time.perf_counter()
-    batches = _batches(db, ids, batch_size)
     if workers == 0 and scheduler is None:
         summary.workers = 0
         done = 0
-        for row_id in (i for batch in batches for i in batch):
+        for row_id in (i for batch in _batches(db, ids, batch_size) for i in batch):
             _record(
                 db, label_structure(labeler, options, *_payload(db, row_id)), name, version, summary
             )
@@ -202,7 +202,8 @@ def label_database(
     else:
         _label_on_dask(
             db,
-            batches,
+            ids,
+            batch_size,
             labeler,
             options,
             name,
@@ -219,13 +220,29 @@ def label_database(
 
 
 def _label_on_dask(
-    db, batches, labeler, options, name, version, summary, workers, scheduler, progress, timeout
+    db,
+    ids,
+    batch_size,
+    labeler,
+    options,
+    name,
+    version,
+    summary,
+    workers,
+    scheduler,
+    progress,
+    timeout,
 ) -> None:
+    """Label ``ids`` on Dask, in batches of at most ``batch_size`` rows.
+
+    Batches shrink so that every worker gets at least four (no worker idles at the end
+    of a short run while another labels a whole batch).
+    """
     from distributed import as_completed
 
     from thermognn.parallel import ClusterSpec, open_client
 
-    total = sum(len(b) for b in batches)
+    total = len(ids)
     client, cluster = open_client(ClusterSpec(workers, scheduler, timeout))
 
     def submit(batch: list[int]) -> Any:
@@ -234,6 +251,8 @@ def _label_on_dask(
 
     try:
         summary.workers = len(client.scheduler_info().get("workers", {})) or (workers or 0)
+        fair = -(-total // (4 * max(summary.workers, 1)))  # ceil: ≥ 4 batches per worker
+        batches = _batches(db, ids, max(1, min(batch_size, fair)))
         window = max(2, 2 * max(summary.workers, 1))
         pending = iter(batches)
         stream = as_completed([submit(b) for _, b in zip(range(window), pending)])
