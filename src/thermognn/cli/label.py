@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from thermognn.cli.common import (
-    add_calculator_options,
-    add_config_option,
-    calculator_options,
-    progress_callback,
-    resolve_config,
-)
+from thermognn.cli import common
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="registered name (gfn1-xtb default, gfn2-xtb, emt, chgnet) or any ASE calculator "
         "as module:factory, e.g. ase.calculators.emt:EMT",
     )
-    add_calculator_options(p)
+    common.add_calculator_options(p)
     p.add_argument(
         "--batch-size", type=int, default=4, help="rows per worker task (default 4; 1 = one each)"
     )
@@ -40,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--retry-failed", action="store_true", help="retry rows that failed before")
     p.add_argument("--query", default=None, help="ASE selection, e.g. 'scheme=phonon'")
     p.add_argument("--limit", type=int, default=None, help="label at most N rows")
-    add_config_option(p)
+    common.add_config_option(p)
     p.set_defaults(func=run, parser=p)
 
 
@@ -48,13 +42,13 @@ def run(args: argparse.Namespace) -> int:
     from thermognn.database import StudyDatabase
     from thermognn.labels import label_database
 
-    resolve_config(args, args.parser, "label")
+    common.resolve_config(args, args.parser, "label")
     db = StudyDatabase(args.db, study=args.study, create=False)
-    with progress_callback(f"label {args.labeler}") as cb:
+    with common.progress_callback(f"label {args.labeler}") as cb:
         s = label_database(
             db,
             labeler=args.labeler,
-            options=calculator_options(args),
+            options=common.calculator_options(args),
             workers=args.workers,
             scheduler=args.scheduler,
             retry_failed=args.retry_failed,

@@ -14,14 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-from thermognn.cli.common import (
-    add_config_option,
-    add_hparam_options,
-    parse_floats,
-    parse_range,
-    parse_supercell,
-    resolve_config,
-)
+from thermognn.cli import common
 from thermognn.cli.train import SETTING_OPTIONS
 
 #: ``LearnSettings`` fields set by options of the same name: (type, help).
@@ -60,10 +53,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     s = p.add_argument_group("candidate pool (as thermognn sample)")
     s.add_argument("--material", default="Ag3SBr", help="built-in name or structure file")
-    s.add_argument("--supercell", type=parse_supercell, default=(2, 2, 2))
+    s.add_argument("--supercell", type=common.parse_supercell, default=(2, 2, 2))
     s.add_argument("--scheme", default="phonon", help="a registered draw scheme")
     s.add_argument("--temperature", default="150:600", help="K: value, list or MIN:MAX range")
-    s.add_argument("--amplitude", type=parse_range, default=(0.1, 0.8), help="random: MIN:MAX Å")
+    s.add_argument(
+        "--amplitude", type=common.parse_range, default=(0.1, 0.8), help="random: MIN:MAX Å"
+    )
     s.add_argument("--phonons", default=None, help="phonopy folder/yaml (default: computed)")
     s.add_argument("--calculator", default="gfn1-xtb", help="calculator of the phonons")
     lab = p.add_argument_group("labels (as thermognn label)")
@@ -73,8 +68,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     t = p.add_argument_group("members' training (as thermognn train)")
     for name, (kind, text) in TRAIN_OPTIONS.items():
         t.add_argument(f"--{name.replace('_', '-')}", type=kind, default=None, help=text)
-    add_hparam_options(t, "any other model setting, e.g. n_rbf=48 (repeatable)")
-    add_config_option(p)
+    common.add_hparam_options(t, "any other model setting, e.g. n_rbf=48 (repeatable)")
+    common.add_config_option(p)
     p.set_defaults(func=run, parser=p)
 
 
@@ -88,20 +83,20 @@ def run(args: argparse.Namespace) -> int:
     from thermognn.sampling import SamplingSpec
     from thermognn.settings import validated
 
-    resolve_config(args, args.parser, "learn")
+    common.resolve_config(args, args.parser, "learn")
     for option in ("db", "out"):
         if not getattr(args, option):
             raise ThermognnError(f"--{option} is required (on the command line or in --config)")
     given = {k: getattr(args, k) for k in [*LEARN_OPTIONS, "acquisition"]}
     settings = validated(LearnSettings, {k: v for k, v in given.items() if v is not None}, "learn")
     text = str(args.temperature)
-    trange = parse_range(text) if text.count(":") == 1 else None
+    trange = common.parse_range(text) if text.count(":") == 1 else None
     spec = SamplingSpec(
         material=args.material,
         scheme=args.scheme,
         n=settings.pool,
         supercell=tuple(args.supercell),
-        temperatures=[300.0] if trange else parse_floats(text),
+        temperatures=[300.0] if trange else common.parse_floats(text),
         temperature_range=trange,
         amplitude=tuple(args.amplitude),
         phonons=args.phonons,

@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from thermognn.cli.common import (
-    add_calculator_options,
-    add_config_option,
-    calculator_options,
-    parse_supercell,
-    resolve_config,
-)
+from thermognn.cli import common
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,14 +23,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="gfn1-xtb",
         help="gfn1-xtb (default), gfn2-xtb, emt, chgnet or any ASE calculator as module:factory",
     )
-    add_calculator_options(p)
+    common.add_calculator_options(p)
     p.add_argument(
         "--allow-unrelaxed",
         action="store_true",
         help="go on (with a warning) when the reference supercell is far from the "
         "calculator's equilibrium (|σ| > 10 GPa or forces > 0.5 eV/Å); see thermognn relax",
     )
-    p.add_argument("--supercell", type=parse_supercell, default=(2, 2, 2), help="e.g. 2,2,2")
+    p.add_argument("--supercell", type=common.parse_supercell, default=(2, 2, 2), help="e.g. 2,2,2")
     p.add_argument("--distance", type=float, default=0.01, help="displacement (Å)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--temperature", type=float, default=300.0, help="for the amplitude table (K)")
@@ -98,7 +92,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="floored: normal modes with --imaginary and --frequency-floor (default); "
         "hiphive: hiphive's rattler, no floor",
     )
-    add_config_option(p)
+    common.add_config_option(p)
     p.set_defaults(func=run, parser=p)
 
 
@@ -113,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     from thermognn.phonons import ModePolicy, compute_phonons, thermal_amplitudes
     from thermognn.structures import resolve_material
 
-    resolve_config(args, args.parser, "phonons")
+    common.resolve_config(args, args.parser, "phonons")
     console = Console(stderr=True)
     if args.scph is not None:
         from thermognn.phonons.scph import check_scph_settings
@@ -127,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
             args.scph_frequency_tolerance,
         )
     unit = resolve_material(args.material, (1, 1, 1))
-    factory = calculator_factory(args.calculator, **calculator_options(args))
+    factory = calculator_factory(args.calculator, **common.calculator_options(args))
     _check_reference(args, unit, factory, console)
     harmonic_dir = Path(args.out) / "harmonic" if args.scph is not None else Path(args.out)
     with console.status(f"phonopy: displaced supercells of {unit.get_chemical_formula()}") as st:

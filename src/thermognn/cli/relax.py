@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from thermognn.cli.common import (
-    add_calculator_options,
-    add_config_option,
-    calculator_options,
-    parse_supercell,
-    resolve_config,
-)
+from thermognn.cli import common
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,11 +23,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="gfn1-xtb",
         help="registered name (gfn1-xtb default, gfn2-xtb, emt, chgnet) or module:factory",
     )
-    add_calculator_options(p)
+    common.add_calculator_options(p)
     p.add_argument("--out", required=True, help="relaxed unit cell (any ASE format)")
     p.add_argument(
         "--supercell",
-        type=parse_supercell,
+        type=common.parse_supercell,
         default=(1, 1, 1),
         help="relax this repetition of the unit cell (Γ-point methods such as xTB need "
         "the supercell the study uses, e.g. 2,2,2); the unit cell is written",
@@ -44,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pressure", type=float, default=0.0, help="external pressure, GPa (0)")
     p.add_argument("--fixed-cell", action="store_true", help="relax positions only")
     p.add_argument("--no-symmetry", action="store_true", help="do not keep the space group")
-    add_config_option(p)
+    common.add_config_option(p)
     p.set_defaults(func=run, parser=p)
 
 
@@ -59,9 +53,9 @@ def run(args: argparse.Namespace) -> int:
     from thermognn.structures import resolve_material
     from thermognn.structures.relax import relax_structure, unit_cell_of
 
-    resolve_config(args, args.parser, "relax")
+    common.resolve_config(args, args.parser, "relax")
     unit = resolve_material(args.material, (1, 1, 1))
-    factory = calculator_factory(args.calculator, **calculator_options(args))
+    factory = calculator_factory(args.calculator, **common.calculator_options(args))
     result = relax_structure(
         unit.repeat(args.supercell),
         factory,
@@ -77,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     record = {
         "material": args.material,
         "calculator": args.calculator,
-        "calculator_options": calculator_options(args),
+        "common.calculator_options": common.calculator_options(args),
         "fmax": args.fmax,
         "optimizer": args.optimizer,
         "pressure_gpa": args.pressure,

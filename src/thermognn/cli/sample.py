@@ -5,15 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from thermognn.cli.common import (
-    add_config_option,
-    parse_floats,
-    parse_key_values,
-    parse_range,
-    parse_supercell,
-    progress_callback,
-    resolve_config,
-)
+from thermognn.cli import common
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--db", required=True, help="study database (SQLite path or ASE URL)")
     p.add_argument("--study", default=None, help="study name (checked against the database)")
     p.add_argument("--material", required=True, help="Ag3SBr, Ag3SI, Ag3SBrI, Ag3SBr0.5I or a file")
-    p.add_argument("--supercell", type=parse_supercell, default=(2, 2, 2))
+    p.add_argument("--supercell", type=common.parse_supercell, default=(2, 2, 2))
     p.add_argument("--scheme", required=True, help="a registered scheme (see --list-schemes)")
     p.add_argument(
         "--list-schemes", action=ListSchemes, help="list the registered schemes and exit"
@@ -54,7 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="300",
         help="K: one value, a list 150,300,600 (cycled) or a range 150:600 (uniform)",
     )
-    p.add_argument("--amplitude", type=parse_range, default=(0.1, 0.8), help="random: MIN:MAX Å")
+    p.add_argument(
+        "--amplitude", type=common.parse_range, default=(0.1, 0.8), help="random: MIN:MAX Å"
+    )
     p.add_argument(
         "--phonons", default=None, help="phonopy folder/yaml (default: computed, cached)"
     )
@@ -79,7 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--md-stride", type=int, default=20)
     p.add_argument("--md-equilibration", type=int, default=200)
-    add_config_option(p)
+    common.add_config_option(p)
     p.set_defaults(func=run, parser=p)
 
 
@@ -99,20 +93,20 @@ class ListSchemes(argparse.Action):
 
 def parse_options(items: list[str]) -> dict[str, Any]:
     """``--scheme-option KEY=VALUE`` strings → a dict (values read as JSON when they parse)."""
-    return parse_key_values(items, "--scheme-option")
+    return common.parse_key_values(items, "--scheme-option")
 
 
 def run(args: argparse.Namespace) -> int:
     from thermognn.sampling import SamplingSpec, sample_configurations
 
-    resolve_config(args, args.parser, "sample")
+    common.resolve_config(args, args.parser, "sample")
     temps: list[float] = [300.0]
     trange = None
     text = str(args.temperature)
     if ":" in text and text.count(":") == 1:
-        trange = parse_range(text)
+        trange = common.parse_range(text)
     else:
-        temps = parse_floats(text)
+        temps = common.parse_floats(text)
     spec = SamplingSpec(
         material=args.material,
         scheme=args.scheme,
@@ -136,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
         constraints=args.constraints,
     )
     title = f"{args.scheme} ({args.sample_set})" if args.sample_set else args.scheme
-    with progress_callback(f"sample {title}") as cb:
+    with common.progress_callback(f"sample {title}") as cb:
         # checks the settings and the crystal before the database is created or changed
         ids = sample_configurations(args.db, spec, progress=cb, study=args.study)
     print(f"{len(ids)} configurations written to {args.db} (batch {spec.batch_key()})")

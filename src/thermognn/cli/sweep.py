@@ -14,12 +14,7 @@ import argparse
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from thermognn.cli.common import (
-    add_config_option,
-    add_hparam_options,
-    progress_callback,
-    resolve_config,
-)
+from thermognn.cli import common
 
 
 def split_list(value: Any, cast: Callable[[str], Any] = str) -> list[Any] | None:
@@ -99,7 +94,7 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     """``--model --lr --hidden --dropout --hparam --from-sweep`` (curve, compare)."""
     p.add_argument("--model", default=None, help="architecture (paper-1 … paper-6, schnet, cgcnn)")
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-3)")
-    add_hparam_options(p, "any other model hyperparameter (repeatable)")
+    common.add_hparam_options(p, "any other model hyperparameter (repeatable)")
     p.add_argument(
         "--from-sweep",
         default=None,
@@ -162,7 +157,7 @@ def require(args: argparse.Namespace, options: Sequence[str]) -> None:
 
 def start_study(args: argparse.Namespace, section: str) -> None:
     """Apply ``[section]`` of ``--config`` and require ``--db``, ``--label`` and ``--out``."""
-    resolve_config(args, args.parser, section)
+    common.resolve_config(args, args.parser, section)
     require(args, ("db", "label", "out"))
 
 
@@ -254,7 +249,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--retry-failed", action="store_true", help="grid: re-run failed trials")
     p.add_argument("--no-plots", action="store_true", help="skip the violin plots")
-    add_config_option(p)
+    common.add_config_option(p)
     p.set_defaults(func=run, parser=p)
 
 
@@ -280,13 +275,13 @@ def run(args: argparse.Namespace) -> int:
         from thermognn.studies import run_search
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        with progress_callback(f"optuna search ({args.pruner} pruning)") as update:
+        with common.progress_callback(f"optuna search ({args.pruner} pruning)") as update:
             optuna_kwargs = {name: getattr(args, name) for name in OPTUNA_OPTIONS}
             result = run_search(args.db, space=space, progress=update, **optuna_kwargs, **kwargs)
     else:
         from thermognn.studies import run_sweep
 
-        with progress_callback(f"grid sweep ({space.size} trials)") as update:
+        with common.progress_callback(f"grid sweep ({space.size} trials)") as update:
             result = run_sweep(
                 args.db, grid=space, retry_failed=args.retry_failed, progress=update, **kwargs
             )

@@ -11,12 +11,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from thermognn.cli.common import (
-    add_config_option,
-    add_hparam_options,
-    parse_key_values,
-    resolve_config,
-)
+from thermognn.cli import common
 
 if TYPE_CHECKING:
     from thermognn.settings import TrainSettings
@@ -72,7 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--query", default="labeled=1", help="ASE selection (default: labeled=1)")
     for name, (kind, text) in SETTING_OPTIONS.items():
         p.add_argument(f"--{name.replace('_', '-')}", type=kind, default=None, help=text)
-    add_hparam_options(p, "any other model setting, e.g. n_rbf=48 (repeatable)")
+    common.add_hparam_options(p, "any other model setting, e.g. n_rbf=48 (repeatable)")
     p.add_argument("--multi-target", action="store_true", help="one model for all the labels")
     p.add_argument(
         "--ensemble",
@@ -92,7 +87,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--cache-dir", default=None, help="graph cache folder (default: next to the db)")
     p.add_argument("--overwrite", action="store_true", help="write into a folder holding a run")
-    add_config_option(p)
+    common.add_config_option(p)
     p.set_defaults(func=run, parser=p)
 
 
@@ -102,7 +97,7 @@ def parse_hparams(args: argparse.Namespace) -> dict[str, Any]:
     Optimiser keys given as ``--hparam lr=…`` (the older spelling) stay in the dict;
     :meth:`TrainSettings.of` moves them to their fields.
     """
-    hparams = parse_key_values(args.hparam, "--hparam")
+    hparams = common.parse_key_values(args.hparam, "--hparam")
     for key in ("hidden", "dropout"):
         if getattr(args, key) is not None:
             hparams[key] = getattr(args, key)
@@ -122,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     from thermognn.errors import ThermognnError
     from thermognn.training import resolve_labels, train_run
 
-    resolve_config(args, args.parser, "train")
+    common.resolve_config(args, args.parser, "train")
     for option in ("label", "out") if args.data else ("db", "label", "out"):
         if not getattr(args, option):
             raise ThermognnError(f"--{option} is required (on the command line or in --config)")
