@@ -34,6 +34,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from thermognn.cli.common import load_toml
+from thermognn.cli.main import COMMAND_MODULES
 from thermognn.errors import ThermognnError
 from thermognn.parser_models import Option, options_of, positional_rule, section_model
 from thermognn.settings import (
@@ -44,24 +45,10 @@ from thermognn.settings import (
     validation_lines,
 )
 
-#: Stage sections, in the order they run.
-STAGES: tuple[str, ...] = (
-    "relax",
-    "phonons",
-    "sample",
-    "label",
-    "export",
-    "train",
-    "evaluate",
-    "sweep",
-    "curve",
-    "compare",
-    "experiment",
-    "learn",
-    "explain",
-    "predict",
-    "report",
-)
+#: Subcommands that are no stage of a study file.
+NOT_STAGES = frozenset({"vasp", "dbinfo", "reproduce", "run"})
+#: Stage sections, in the order they run (the order ``thermognn --help`` lists them).
+STAGES: tuple[str, ...] = tuple(name for name in COMMAND_MODULES if name not in NOT_STAGES)
 #: Stages that get ``[study].db`` as ``db`` and ``[study].name`` as ``study``.
 TAKES_DB = frozenset(
     {"sample", "label", "export", "train", "sweep", "curve", "compare", "experiment", "learn"}

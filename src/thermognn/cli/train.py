@@ -134,11 +134,7 @@ def run(args: argparse.Namespace) -> int:
             labels=group,
             dataset=_file_dataset(args, group, settings.cutoff),
             settings=settings,
-            query=args.query or None,
-            out=out,
-            cache_dir=args.cache_dir,
-            missing=args.missing,
-            overwrite=args.overwrite,
+            **_output_kwargs(args, out),
         )
         note = (
             " — training loss turned NaN; kept the last good weights"
@@ -151,6 +147,17 @@ def run(args: argparse.Namespace) -> int:
         )
         print_metrics(result.metrics, _units(out))
     return 0
+
+
+def _output_kwargs(args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    """Keywords that ``train_run`` and ``train_ensemble`` both take from the options."""
+    return {
+        "query": args.query or None,
+        "out": out,
+        "cache_dir": args.cache_dir,
+        "missing": args.missing,
+        "overwrite": args.overwrite,
+    }
 
 
 def _file_dataset(args: argparse.Namespace, labels: list[str], cutoff: float) -> Any:
@@ -175,11 +182,7 @@ def _train_ensemble(
         labels=labels,
         size=args.ensemble,
         settings=settings,
-        query=args.query or None,
-        out=out,
-        cache_dir=args.cache_dir,
-        missing=args.missing,
-        overwrite=args.overwrite,
+        **_output_kwargs(args, out),
     )
     print(f"{out}: ensemble of {len(result.members)} members, {result.wall_time:.1f} s")
     print_metrics(result.metrics, label_units(labels))

@@ -111,21 +111,37 @@ def _batches(db: StudyDatabase, ids: list[int], size: int) -> list[list[int]]:
     return [ranked[k : k + size] for k in range(0, len(ranked), size)]
 
 
-def _record(db: StudyDatabase, result, name: str, version: str, summary: LabelSummary) -> None:
-    from thermognn.labels.base import Labels
+@dataclass
+class _Recorder:
+    """Writes each finished row to the database and advances the progress callback."""
 
-    row_id, labels, error, _ = result
-    if error is None:
-        try:
-            db.write_labels(row_id, Labels(**labels), name, version)
-            summary.labeled += 1
-            return
-        except LabelError as exc:
-            error = str(exc)
-    db.write_failure(row_id, error, name, version)
-    summary.failed += 1
-    summary.errors[row_id] = error
-    log.warning("row %d: %s", row_id, error)
+    db: StudyDatabase
+    name: str
+    version: str
+    summary: LabelSummary
+    total: int
+    progress: Callable[[int, int], None] | None = None
+    done: int = 0
+
+    def add(self, result: tuple[Any, ...]) -> None:
+        """Record one ``(row_id, labels, error, seconds)`` result of :func:`label_structure`."""
+        from thermognn.labels.base import Labels
+
+        row_id, labels, error, _ = result
+        if error is None:
+            try:
+                self.db.write_labels(row_id, Labels(**labels), self.name, self.version)
+                self.summary.labeled += 1
+            except LabelError as exc:
+                error = str(exc)
+        if error is not None:
+            self.db.write_failure(row_id, error, self.name, self.version)
+            self.summary.failed += 1
+            self.summary.errors[row_id] = error
+            log.warning("row %d: %s", row_id, error)
+        self.done += 1
+        if self.progress:
+            self.progress(self.done, self.total)
 
 
 def label_database(
@@ -189,30 +205,14 @@ def label_database(
     if not ids:
         return summary
     t0 = time.perf_counter()
+    recorder = _Recorder(db, name, version, summary, len(ids), progress)
     if workers == 0 and scheduler is None:
         summary.workers = 0
-        done = 0
         for row_id in (i for batch in _batches(db, ids, batch_size) for i in batch):
-            _record(
-                db, label_structure(labeler, options, *_payload(db, row_id)), name, version, summary
-            )
-            done += 1
-            if progress:
-                progress(done, len(ids))
+            recorder.add(label_structure(labeler, options, *_payload(db, row_id)))
     else:
         _label_on_dask(
-            db,
-            ids,
-            batch_size,
-            labeler,
-            options,
-            name,
-            version,
-            summary,
-            workers,
-            scheduler,
-            progress,
-            connect_timeout,
+            recorder, ids, batch_size, labeler, options, workers, scheduler, connect_timeout
         )
     summary.seconds = time.perf_counter() - t0
     summary.remaining = len(db.unlabeled_ids(retry_failed=retry_failed, query=query))
@@ -220,18 +220,14 @@ def label_database(
 
 
 def _label_on_dask(
-    db,
-    ids,
-    batch_size,
-    labeler,
-    options,
-    name,
-    version,
-    summary,
-    workers,
-    scheduler,
-    progress,
-    timeout,
+    recorder: _Recorder,
+    ids: list[int],
+    batch_size: int,
+    labeler: str,
+    options: dict[str, Any],
+    workers: int | None,
+    scheduler: str | None,
+    timeout: float,
 ) -> None:
     """Label ``ids`` on Dask, in batches of at most ``batch_size`` rows.
 
@@ -242,27 +238,23 @@ def _label_on_dask(
 
     from thermognn.parallel import ClusterSpec, open_client
 
-    total = len(ids)
     client, cluster = open_client(ClusterSpec(workers, scheduler, timeout))
 
     def submit(batch: list[int]) -> Any:
-        payloads = [_payload(db, i) for i in batch]
+        payloads = [_payload(recorder.db, i) for i in batch]
         return client.submit(label_batch, labeler, options, payloads, pure=False)
 
     try:
-        summary.workers = len(client.scheduler_info().get("workers", {})) or (workers or 0)
-        fair = -(-total // (4 * max(summary.workers, 1)))  # ceil: ≥ 4 batches per worker
-        batches = _batches(db, ids, max(1, min(batch_size, fair)))
-        window = max(2, 2 * max(summary.workers, 1))
+        n_workers = len(client.scheduler_info().get("workers", {})) or (workers or 0)
+        recorder.summary.workers = n_workers
+        fair = -(-len(ids) // (4 * max(n_workers, 1)))  # ceil: ≥ 4 batches per worker
+        batches = _batches(recorder.db, ids, max(1, min(batch_size, fair)))
+        window = max(2, 2 * max(n_workers, 1))
         pending = iter(batches)
         stream = as_completed([submit(b) for _, b in zip(range(window), pending)])
-        done = 0
         for future in stream:
             for result in future.result():
-                _record(db, result, name, version, summary)
-                done += 1
-                if progress:
-                    progress(done, total)
+                recorder.add(result)
             future.release()
             nxt = next(pending, None)
             if nxt is not None:

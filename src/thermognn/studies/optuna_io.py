@@ -267,16 +267,7 @@ class TrialRef:
 class OptunaReporter:
     """Epoch hook run on the worker: report the validation loss, stop when pruned.
 
-    Parameters
-    ----------
-    storage
-        Storage spec (opened lazily on the worker).
-    study_name
-        Optuna study name.
-    number
-        The trial's number in its study (``trial.number``).
-    pruner
-        The study's pruner.
+    Takes the parameters of :class:`TrialRef` (the storage opens lazily on the worker).
     """
 
     def __init__(self, storage: str, study_name: str, number: int, pruner: PrunerSpec) -> None:
