@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 #: (type, help). They default to ``None``: an option left out keeps the settings'
 #: default, which lives only in ``settings.py``.
 SETTING_OPTIONS: dict[str, tuple[type, str]] = {
-    "model": (str, "paper-1 … paper-6, paper, schnet, cgcnn"),
+    "model": (str, "paper-1 … paper-6, paper, schnet, cgcnn, moments"),
     "epochs": (int, "maximum epochs"),
     "patience": (
         int,
