@@ -24,13 +24,9 @@ from ase import Atoms
 from thermognn.database import StudyDatabase
 from thermognn.errors import ThermognnError
 from thermognn.phonons.amplitudes import ModePolicy
-from thermognn.sampling.displacements import (
-    DrawContext,
-    Scheme,
-    get_scheme,
-    virtual_crystal_amplitudes,
-)
+from thermognn.sampling.displacements import DrawContext, Scheme, get_scheme
 from thermognn.sampling.records import config_record, config_rng
+from thermognn.sampling.sources import PhononSource
 from thermognn.structures import check_structure, parse_material, resolve_material
 from thermognn.structures.io import shortest_distance
 
@@ -186,79 +182,6 @@ def _absent(name: str, value: Any) -> bool:
     return name in ("sample_set", "scheme_options") and not value
 
 
-class _PhononSource:
-    """Thermal amplitudes (and normal modes) per reference, computed once per T."""
-
-    def __init__(self, spec: SamplingSpec, progress: Callable[[str], None] | None) -> None:
-        from thermognn.phonons import load_phonons, phonons_for_material
-
-        self.spec = spec
-        parsed = parse_material(spec.material)
-        self.solid_solution = parsed is not None and parsed.name == "Ag3SBrI"
-        self.members: dict[str, Any] = {}
-        names = ["Ag3SBr", "Ag3SI"] if self.solid_solution else [spec.material]
-        if spec.phonons and self.solid_solution:
-            raise ThermognnError("phonons: solid solutions use the end members' force constants")
-        for name in names:
-            if spec.phonons:
-                self.members[name] = load_phonons(spec.phonons)
-                self.fc_source = f"file:{spec.phonons}"
-                continue
-            unit = resolve_material(name, (1, 1, 1))
-            if progress:
-                progress(f"phonons of {name} ({spec.calculator})")
-            ph, folder = phonons_for_material(
-                unit,
-                spec.supercell,
-                calculator=spec.calculator,
-                cache_dir=Path(spec.cache_dir) / "phonons" if spec.cache_dir else None,
-            )
-            self.members[name] = ph
-        if not spec.phonons:
-            tag = "vca:" if self.solid_solution else ""
-            self.fc_source = f"{tag}{spec.calculator}:harmonic"
-        self._zeta: dict[tuple[int, float], np.ndarray] = {}
-        self._modes: dict[int, Any] = {}
-
-    def amplitudes(
-        self, ref_id: int, ref: Atoms, temperature: float, x: float | None
-    ) -> np.ndarray:
-        from thermognn.phonons import thermal_amplitudes_for
-
-        key = (ref_id, round(temperature, 6))
-        if key not in self._zeta:
-            z = {
-                # name the imaginary modes once per material, not at every temperature
-                name: thermal_amplitudes_for(
-                    ph, ref, temperature, policy=self.spec.policy, warn=not self._zeta
-                )
-                for name, ph in self.members.items()
-            }
-            if self.solid_solution:
-                zeta = virtual_crystal_amplitudes(
-                    ref.get_chemical_symbols(),
-                    z["Ag3SBr"],
-                    z["Ag3SI"],
-                    float(x if x is not None else 0.5),
-                )
-            else:
-                zeta = next(iter(z.values()))
-            self._zeta[key] = zeta
-        return self._zeta[key]
-
-    def normal_modes(self, ref_id: int, ref: Atoms):
-        from thermognn.phonons import supercell_normal_modes
-
-        if self.solid_solution:
-            raise ThermognnError(
-                "scheme normal-mode: solid solutions need force constants of the mixed cell; "
-                "pass --phonons computed for it"
-            )
-        if ref_id not in self._modes:
-            self._modes[ref_id] = supercell_normal_modes(next(iter(self.members.values())), ref)
-        return self._modes[ref_id]
-
-
 def _reference_atoms(spec: SamplingSpec) -> list[tuple[Atoms, float | None]]:
     """Reference supercells of the batch and their Br fraction, checked; nothing written."""
     parsed = parse_material(spec.material)
@@ -361,7 +284,7 @@ def sample_configurations(
     spec.validate()
     cells = _reference_atoms(spec)
     scheme = spec.scheme_entry
-    source = _PhononSource(spec, status) if scheme.phonons and spec.phonons else None
+    source = PhononSource(spec, status) if scheme.phonons and spec.phonons else None
     if not isinstance(db, StudyDatabase):
         db = StudyDatabase(db, study=study)
     batch = spec.batch_key()
@@ -393,7 +316,7 @@ def draw_configurations(
     batch: str,
     *,
     status: Callable[[str], None] | None = None,
-    source: _PhononSource | None = None,
+    source: PhononSource | None = None,
 ) -> Iterator[tuple[Atoms, np.ndarray, dict[str, Any]]]:
     """Draw configurations ``indices`` of a batch: (atoms, displacements, record).
 
@@ -405,7 +328,7 @@ def draw_configurations(
     if scheme.draw is None:
         raise ThermognnError(f"scheme {spec.scheme}: samples whole trajectories, not single draws")
     if source is None and scheme.phonons:
-        source = _PhononSource(spec, status)
+        source = PhononSource(spec, status)
     for index in indices:
         rng = config_rng(spec.seed, index, batch)
         ref_id, ref, x = refs[index % len(refs)]
@@ -430,9 +353,3 @@ def draw_configurations(
             **extra,
         }
         yield atoms, u, record
-
-
-def phonon_source(spec: SamplingSpec) -> _PhononSource:
-    """Force constants and amplitude cache for ``spec`` (reusable across temperatures)."""
-    spec.validate()
-    return _PhononSource(spec, None)

@@ -189,7 +189,8 @@ def harmonic_ensemble_average(
         Bad temperatures, scheme, ``n_configs`` or ``train_range``; models predicting
         different labels; with ``strict``, temperatures outside the training range.
     """
-    from thermognn.sampling.sample import SamplingSpec, draw_configurations, phonon_source
+    from thermognn.sampling.sample import SamplingSpec, draw_configurations
+    from thermognn.sampling.sources import phonon_source
     from thermognn.structures import resolve_material
 
     temps = np.asarray(list(temperatures), dtype=float)
