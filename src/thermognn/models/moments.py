@@ -208,11 +208,17 @@ class MomentInvariants(CrystalGNN):
         radial = torch.exp(-0.5 * ((distance.unsqueeze(-1) - self.centres) / self.width) ** 2)
         radial = radial * envelope.unsqueeze(-1)  # [E, n_rbf]
         ylm = torch.cat(harmonics(edge_vec / distance.unsqueeze(-1)), dim=-1)  # [E, 9]
-        per_edge = radial.unsqueeze(-1) * ylm.unsqueeze(1)  # [E, n_rbf, 9]
-        channel = species_channels(x)[src]  # [E, K]
-        per_edge = (channel[:, :, None, None] * per_edge.unsqueeze(1)).flatten(1, 2)
-        moment = per_edge.new_zeros(x.shape[0], *per_edge.shape[1:])  # [N, C, 9]
-        moment.index_add_(0, dst, per_edge)
+        per_edge = (radial.unsqueeze(-1) * ylm.unsqueeze(1)).flatten(1)  # [E, n_rbf·9]
+        # Sum per neighbour element first (few elements), then mix into the channels.
+        numbers, element = torch.unique(x[src, 0], return_inverse=True)
+        n_atoms, n_elements = x.shape[0], numbers.shape[0]
+        channels = x.new_zeros(n_elements, N_CHANNELS).index_copy_(
+            0, element, species_channels(x)[src]
+        )
+        by_element = per_edge.new_zeros(n_atoms * n_elements, per_edge.shape[1])
+        by_element.index_add_(0, dst * n_elements + element, per_edge)
+        by_element = by_element.view(n_atoms, n_elements, self.centres.numel(), 9)
+        moment = torch.einsum("tk,ntrm->nkrm", channels, by_element).flatten(1, 2)  # [N, C, 9]
         parts = [moment[..., 0]]
         for lo, hi in ((1, 4), (4, 9)):
             block = moment[..., lo:hi]  # [N, C, M]

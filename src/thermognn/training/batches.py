@@ -147,8 +147,8 @@ class SparseSource(_Source):
         key = model.precompute_key()
         if key != self._cache_key:
             self._cache = []
-            for start in range(0, len(self.graphs), 256):
-                part = self.graphs[start : start + 256]
+            for start in range(0, len(self.graphs), 64):  # small chunks: cache-friendly
+                part = self.graphs[start : start + 64]
                 batch = Batch.from_data_list(part).to(self.device)
                 values = model.precompute(batch.x, batch.edge_index, batch.edge_vec)
                 self._cache += list(values.split([int(g.num_nodes) for g in part]))
