@@ -46,10 +46,10 @@ def fit_members(
     without writing a run folder.
     """
     from thermognn.training.device import resolve_device
-    from thermognn.training.run import _model_hparams, _Trainer
+    from thermognn.training.trainer import Trainer, model_hparams
 
     spec = model_spec(settings.model)
-    hparams = _model_hparams(spec, settings.hparams, int(dataset[0].x.shape[1]), 1, dataset.cutoff)
+    hparams = model_hparams(spec, settings.hparams, int(dataset[0].x.shape[1]), 1, dataset.cutoff)
     columns = [list(dataset.labels).index(label)]
     split = given_split({"train": list(train), "val": list(val), "test": []}, len(dataset))
     device = resolve_device(settings.device)
@@ -57,7 +57,7 @@ def fit_members(
     with tempfile.TemporaryDirectory(prefix="thermognn-members-") as tmp:
         for m in range(size):
             recipe = TrainSettings.of(settings, seed=settings.seed + m)
-            trainer = _Trainer(dataset, columns, spec, hparams, split, recipe, device, None)
+            trainer = Trainer(dataset, columns, spec, hparams, split, recipe, device, None)
             trainer.fit(Path(tmp), progress=False)
             record = trainer.record([label], dataset.cutoff, None, None)
             members.append(Predictor(trainer.model, record, str(device)))

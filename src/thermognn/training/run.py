@@ -18,7 +18,6 @@ whole under ``training``.
 
 from __future__ import annotations
 
-import csv
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -27,21 +26,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from thermognn._version import __version__
 from thermognn.errors import ThermognnError
-from thermognn.models import ModelSpec, model_spec
+from thermognn.models import model_spec
 from thermognn.settings import TrainSettings
-from thermognn.training.batches import make_source, predict_scaled
-from thermognn.training.checkpoint import RECORD_FILE, RunRecord, save_weights, write_json
+from thermognn.training.checkpoint import RECORD_FILE, RunRecord, write_json
 from thermognn.training.device import resolve_device
 from thermognn.training.history import write_history
 from thermognn.training.labels import label_units, resolve_labels
-from thermognn.training.loop import EpochLog, FitResult, fit
-from thermognn.training.metrics import regression_metrics
-from thermognn.training.scalers import Scalers
-from thermognn.training.splits import Split, given_split, split_dataset
+from thermognn.training.loop import EpochLog, FitResult
+from thermognn.training.splits import given_split, split_dataset
+from thermognn.training.trainer import Trainer, model_hparams
 
 logger = logging.getLogger(__name__)
 
@@ -102,27 +97,6 @@ def _target_columns(dataset: Any, labels: list[str]) -> list[int]:
             f"the dataset has no label {', '.join(absent)} (it has {list(dataset.labels)})"
         )
     return [list(dataset.labels).index(name) for name in labels]
-
-
-def _model_hparams(
-    spec: ModelSpec,
-    hparams: Mapping[str, Any],
-    n_features: int,
-    n_targets: int,
-    cutoff: float,
-) -> dict[str, Any]:
-    """Every constructor argument of the model, checked by building it once."""
-    user = dict(hparams)
-    fixed = {"in_channels": n_features, "n_targets": n_targets}
-    if "cutoff" in spec.hparam_names():
-        user.setdefault("cutoff", cutoff)
-    resolved = spec.resolve(**{**user, **fixed})
-    with torch.random.fork_rng(devices=[]):
-        try:
-            spec.cls(**resolved)
-        except (TypeError, ValueError) as exc:
-            raise ThermognnError(f"model {spec.name!r}: {exc}") from None
-    return resolved
 
 
 def _check_out(out: str | Path, overwrite: bool) -> None:
@@ -223,7 +197,7 @@ def train_run(
     columns = _target_columns(dataset, names)
     spec = model_spec(recipe.model)
     n_features = int(dataset[0].x.shape[1])
-    model_hparams = _model_hparams(spec, recipe.hparams, n_features, len(names), graph_cutoff)
+    hparams = model_hparams(spec, recipe.hparams, n_features, len(names), graph_cutoff)
     the_split = (
         given_split(split_indices, len(dataset))
         if split_indices is not None
@@ -235,7 +209,7 @@ def train_run(
         raise ThermognnError("the validation split is empty; early stopping needs one")
     device = resolve_device(recipe.device)
     run_dir = _prepare_out(out, overwrite)
-    trainer = _Trainer(dataset, columns, spec, model_hparams, the_split, recipe, device, dense)
+    trainer = Trainer(dataset, columns, spec, hparams, the_split, recipe, device, dense)
     record = trainer.record(names, graph_cutoff, db, query)
     write_json(run_dir / "split.json", the_split.to_dict(np.asarray(dataset.row_ids)))
     write_json(run_dir / RECORD_FILE, record.to_dict())
@@ -274,127 +248,6 @@ def train_run(
     )
 
 
-class _Trainer:
-    """Scalers, sources and model of one run (internal to :func:`train_run`)."""
-
-    def __init__(
-        self,
-        dataset: Any,
-        columns: list[int],
-        spec: ModelSpec,
-        hparams: dict[str, Any],
-        split: Split,
-        settings: TrainSettings,
-        device: torch.device,
-        dense: bool | None,
-    ) -> None:
-        self.dataset, self.columns, self.spec, self.hparams = dataset, columns, spec, hparams
-        self.split, self.settings, self.device = split, settings, device
-        physical = torch.cat([g.y[:, columns] for g in dataset]).double()
-        self.true = physical.numpy()
-        train = split.indices["train"]
-        kinds = (spec.scaling.node, spec.scaling.edge, spec.scaling.target)
-        self.scalers = Scalers.fit(
-            [dataset[int(i)] for i in train], self.true[train], kinds, settings.cutoff
-        )
-        sizes = {int(g.num_nodes) for g in dataset}
-        supports = bool(getattr(spec.cls, "supports_dense", False))
-        if dense and not supports:
-            raise ThermognnError(f"model {spec.name!r} has no dense path")
-        self.dense = supports and (len(sizes) == 1 if dense is None else bool(dense))
-        self.sources = {name: self._source(idx) for name, idx in split.indices.items()}
-
-    def _source(self, index: np.ndarray) -> Any:
-        if not len(index):  # an empty split (e.g. no test rows) has no source
-            return None
-        graphs = [self.scalers.transform_graph(self.dataset[int(i)], self.columns) for i in index]
-        targets = torch.cat([g.y for g in graphs]) if graphs else None
-        return make_source(graphs, targets, self.dense).to(self.device)
-
-    def record(self, labels: list[str], cutoff: float, db: Any, query: Any) -> RunRecord:
-        from thermognn.graphs import NODE_FEATURES
-
-        skipped = list(getattr(self.dataset, "skipped", []))
-        return RunRecord(
-            model=self.spec.name,
-            family=self.spec.family,
-            hparams=self.hparams,
-            labels=labels,
-            units=label_units(labels),
-            node_features=list(NODE_FEATURES),
-            cutoff=cutoff,
-            scalers=self.scalers,
-            training={
-                **self.settings.model_dump(),
-                "device": str(self.device),
-                "dense": self.dense,
-                "torch": torch.__version__,
-                "status": "training",
-            },
-            split=self.split.summary(),
-            data={
-                "db": None if db is None else str(getattr(db, "filename", db)),
-                "query": query if query is None or isinstance(query, str) else dict(query),
-                "n_graphs": len(self.dataset),
-                "n_skipped": len(skipped),
-            },
-            version=__version__,
-            domain=self._domain(labels, cutoff),
-        )
-
-    def _domain(self, labels: list[str], cutoff: float) -> dict[str, Any]:
-        """Elements, cell sizes, label ranges and descriptors of the training split."""
-        from thermognn.training.domain import TrainingDomain
-
-        train = self.split.indices["train"]
-        graphs = [self.dataset[int(i)] for i in train]
-        return TrainingDomain.fit(graphs, self.true[train], labels, cutoff).to_dict()
-
-    def fit(self, run_dir: Path, progress: bool | Callable[[EpochLog], None]) -> FitResult:
-        """Seeded training; the best weights are written to ``model.pt`` as they come."""
-        devices = [self.device.index or 0] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(self.settings.seed)
-            self.model = self.spec.cls(**self.hparams).to(self.device)
-            with _progress_callback(progress, self.settings.epochs) as on_epoch:
-                return fit(
-                    self.model,
-                    self.sources["train"],
-                    self.sources["val"],
-                    self.settings,
-                    on_epoch=on_epoch,
-                    on_improve=lambda m, _e: save_weights(run_dir, m),
-                )
-
-    def evaluate(self, run_dir: Path, labels: list[str]) -> dict[str, dict[str, dict[str, float]]]:
-        """Metrics per label and split (physical units); writes ``predictions.csv``."""
-        metrics: dict[str, dict[str, dict[str, float]]] = {name: {} for name in labels}
-        rows: list[tuple[Any, ...]] = []
-        row_ids = np.asarray(self.dataset.row_ids)
-        for split, index in self.split.indices.items():
-            if self.sources[split] is None:
-                predicted = np.zeros((0, len(labels)))
-            else:
-                scaled = predict_scaled(
-                    self.model, self.sources[split], 4 * self.settings.batch_size
-                )
-                predicted = self.scalers.target.inverse(
-                    scaled.double().reshape(len(index), -1)
-                ).numpy()
-            true = self.true[index]
-            for k, name in enumerate(labels):
-                metrics[name][split] = regression_metrics(true[:, k], predicted[:, k])
-                rows += [
-                    (int(r), split, name, f"{t:.10g}", f"{p:.10g}")
-                    for r, t, p in zip(row_ids[index], true[:, k], predicted[:, k], strict=True)
-                ]
-        with (run_dir / "predictions.csv").open("w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(("row_id", "split", "label", "true", "predicted"))
-            writer.writerows(rows)
-        return metrics
-
-
 def _finish_record(run_dir: Path, record: RunRecord, result: FitResult, wall: float) -> None:
     record.training.update(
         status="done",
@@ -409,16 +262,3 @@ def _finish_record(run_dir: Path, record: RunRecord, result: FitResult, wall: fl
         logger.warning(
             "%s: training loss turned NaN; kept the weights of epoch %d", run_dir, result.best_epoch
         )
-
-
-def _progress_callback(progress: bool | Callable[[EpochLog], None], epochs: int) -> Any:
-    """A context manager yielding the per-epoch callback (or ``None``)."""
-    from contextlib import nullcontext
-
-    if callable(progress):
-        return nullcontext(progress)
-    if not progress:
-        return nullcontext(None)
-    from thermognn.training.progress import EpochProgress
-
-    return EpochProgress(epochs)
