@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,24 @@ def parse_key_values(items: list[str], option: str) -> dict[str, Any]:
         except json.JSONDecodeError:
             values[key.strip()] = text
     return values
+
+
+def option_values(
+    args: argparse.Namespace, names: Iterable[str], prefix: str = ""
+) -> dict[str, Any]:
+    """``{name: args.<prefix><name>}``: options a call takes unchanged, as keywords."""
+    return {name: getattr(args, prefix + name) for name in names}
+
+
+def add_dask_options(parser: Any, workers_help: str = "Dask workers (0: this process)") -> None:
+    """``--workers N --scheduler ADDRESS``: where Dask tasks run (``parser`` or a group)."""
+    parser.add_argument("--workers", type=int, default=None, help=workers_help)
+    parser.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="address of a running Dask scheduler (e.g. tcp://host:8786)",
+    )
 
 
 def add_calculator_options(parser: argparse.ArgumentParser) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 
 from thermognn.cli import sweep
-from thermognn.cli.common import add_config_option, progress_callback
+from thermognn.cli.common import add_config_option
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,19 +46,17 @@ def run(args: argparse.Namespace) -> int:
 
     from thermognn.studies import run_md_comparison
 
-    sweep.start_study(args, "compare")
-    with progress_callback("comparison") as update:
-        result = run_md_comparison(
-            args.db,
-            out=args.out,
-            label=args.label,
-            schemes=sweep.split_list(args.schemes) or [],
-            material=sweep.split_list(args.material),
-            n=args.n,
-            seeds=args.seeds,
-            progress=update,
-            **sweep.study_kwargs(args),
-        )
+    result = sweep.run_study(
+        args,
+        "compare",
+        "comparison",
+        run_md_comparison,
+        label=args.label,
+        schemes=sweep.split_list(args.schemes) or [],
+        material=sweep.split_list(args.material),
+        n=args.n,
+        seeds=args.seeds,
+    )
     console = Console()
     console.print(Markdown(result.markdown))
     console.print(

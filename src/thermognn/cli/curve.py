@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 
 from thermognn.cli import sweep
-from thermognn.cli.common import add_config_option, print_differences, progress_callback
+from thermognn.cli.common import add_config_option, print_differences
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -60,26 +60,24 @@ def run(args: argparse.Namespace) -> int:
 
     from thermognn.studies import run_learning_curves
 
-    sweep.start_study(args, "curve")
-    with progress_callback("learning curves") as update:
-        result = run_learning_curves(
-            args.db,
-            out=args.out,
-            label=sweep.split_list(args.label) or [],
-            schemes=sweep.split_list(args.schemes) or [],
-            sizes=sweep.split_list(args.sizes, int) or [],
-            seeds=args.seeds,
-            test_size=args.test_size,
-            val_fraction=args.val_fraction,
-            combined=not args.no_combined,
-            on_short=args.on_short,
-            spread=args.spread,
-            material=sweep.split_list(args.material),
-            query=None if args.query in (None, "", "labeled=1") else args.query,
-            plots=not args.no_plots,
-            progress=update,
-            **sweep.study_kwargs(args),
-        )
+    result = sweep.run_study(
+        args,
+        "curve",
+        "learning curves",
+        run_learning_curves,
+        label=sweep.split_list(args.label) or [],
+        schemes=sweep.split_list(args.schemes) or [],
+        sizes=sweep.split_list(args.sizes, int) or [],
+        seeds=args.seeds,
+        test_size=args.test_size,
+        val_fraction=args.val_fraction,
+        combined=not args.no_combined,
+        on_short=args.on_short,
+        spread=args.spread,
+        material=sweep.split_list(args.material),
+        query=None if args.query in (None, "", "labeled=1") else args.query,
+        plots=not args.no_plots,
+    )
     failed = {(r["arm"], r["size"], r["seed"]) for r in result.rows if r["status"] != "ok"}
     console = Console()
     print_differences(console, result.experiment.differences)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import argparse
 
-from thermognn.cli.common import print_differences, progress_callback
+from thermognn.cli.common import add_dask_options, print_differences, progress_callback
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,8 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("spec", help="TOML file with an [experiment] table")
     p.add_argument("--db", required=True, help="study database")
     p.add_argument("--out", required=True, help="experiment folder (resumed when it exists)")
-    p.add_argument("--workers", type=int, default=None, help="Dask workers (0: this process)")
-    p.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler")
+    add_dask_options(p)
     p.set_defaults(func=run)
 
 

@@ -29,8 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--batch-size", type=int, default=4, help="rows per worker task (default 4; 1 = one each)"
     )
-    p.add_argument("--workers", type=int, default=None, help="LocalCluster workers (0: in-process)")
-    p.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler")
+    common.add_dask_options(p, "LocalCluster workers (0: in-process)")
     p.add_argument("--retry-failed", action="store_true", help="retry rows that failed before")
     p.add_argument("--query", default=None, help="ASE selection, e.g. 'scheme=phonon'")
     p.add_argument("--limit", type=int, default=None, help="label at most N rows")

@@ -63,8 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--calculator", default="gfn1-xtb", help="calculator of the phonons")
     lab = p.add_argument_group("labels (as thermognn label)")
     lab.add_argument("--labeler", default="gfn1-xtb", help="labeler name")
-    lab.add_argument("--workers", type=int, default=None, help="Dask workers (0: this process)")
-    lab.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler")
+    common.add_dask_options(lab)
     t = p.add_argument_group("members' training (as thermognn train)")
     for name, (kind, text) in TRAIN_OPTIONS.items():
         t.add_argument(f"--{name.replace('_', '-')}", type=kind, default=None, help=text)

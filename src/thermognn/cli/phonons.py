@@ -172,6 +172,10 @@ def _check_reference(args: argparse.Namespace, unit, factory, console) -> None:
         console.print(f"[bold red]WARNING[/]: {warning}")
 
 
+#: ``renormalize_scph`` keywords set by the ``--scph-<keyword>`` option of the same name.
+SCPH_KEYWORDS = ("alpha", "cutoff", "seed", "rattler", "window", "frequency_tolerance")
+
+
 def _renormalise(args: argparse.Namespace, ph, factory):
     """Run the SCPH loop, print its convergence summary, return the new phonopy object."""
     from thermognn.cli.common import progress_callback
@@ -185,12 +189,7 @@ def _renormalise(args: argparse.Namespace, ph, factory):
             args.scph,
             n_iterations=args.scph_iterations,
             n_structures=args.scph_structures,
-            alpha=args.scph_alpha,
-            cutoff=args.scph_cutoff,
-            seed=args.scph_seed,
-            rattler=args.scph_rattler,
-            window=args.scph_window,
-            frequency_tolerance=args.scph_frequency_tolerance,
+            **common.option_values(args, SCPH_KEYWORDS, prefix="scph_"),
             stop_when_converged=not args.scph_all_iterations,
             policy=ModePolicy(args.imaginary, args.frequency_floor),
             out_dir=args.out,

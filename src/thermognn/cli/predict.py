@@ -238,7 +238,7 @@ def _temperature_curve(args: argparse.Namespace, runs: list[str]) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from thermognn.cli.common import parse_floats, progress_callback
+    from thermognn.cli.common import option_values, parse_floats, progress_callback
     from thermognn.errors import ThermognnError
     from thermognn.temperature import (
         compare_with_direct,
@@ -270,13 +270,9 @@ def _temperature_curve(args: argparse.Namespace, runs: list[str]) -> int:
             runs,
             args.material,
             temps,
-            n_configs=args.n_configs,
-            seed=args.seed,
+            **option_values(args, ("n_configs", "seed", "scheme", "phonons", "strict")),
             supercell=tuple(args.supercell),
-            scheme=args.scheme,
-            phonons=args.phonons,
             train_range=train_range,
-            strict=args.strict,
             progress=cb,
         )
     out = Path(args.out if args.out != "predictions.csv" else "temperature_curve.csv")

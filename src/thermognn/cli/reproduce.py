@@ -38,19 +38,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from thermognn.cli.common import progress_callback
+    from thermognn.cli.common import option_values, progress_callback
     from thermognn.paper.reproduce import reproduce
 
     console = Console(stderr=True)
     with progress_callback("reproduce") as cb:
         path = reproduce(
             args.out,
-            preset=args.preset,
-            db=args.db,
-            relabel=args.relabel,
-            recipe=args.recipe,
-            workers=args.workers,
-            material=args.material,
+            **option_values(args, ("preset", "db", "relabel", "recipe", "workers", "material")),
             supercell=tuple(args.supercell),
             status=lambda m: console.print(m, style="bold"),
             progress=cb,

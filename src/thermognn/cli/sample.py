@@ -96,6 +96,24 @@ def parse_options(items: list[str]) -> dict[str, Any]:
     return common.parse_key_values(items, "--scheme-option")
 
 
+#: ``SamplingSpec`` fields set unchanged by the option of the same name.
+SPEC_OPTIONS = (
+    "material",
+    "scheme",
+    "n",
+    "seed",
+    "phonons",
+    "calculator",
+    "frequency_floor",
+    "min_distance",
+    "br_fraction",
+    "md_stride",
+    "md_equilibration",
+    "partial_occupancy",
+    "constraints",
+)
+
+
 def run(args: argparse.Namespace) -> int:
     from thermognn.sampling import SamplingSpec, sample_configurations
 
@@ -108,26 +126,14 @@ def run(args: argparse.Namespace) -> int:
     else:
         temps = common.parse_floats(text)
     spec = SamplingSpec(
-        material=args.material,
-        scheme=args.scheme,
-        n=args.n,
-        seed=args.seed,
+        **common.option_values(args, SPEC_OPTIONS),
         supercell=tuple(args.supercell),
         temperatures=temps,
         temperature_range=trange,
         amplitude=tuple(args.amplitude),
-        phonons=args.phonons,
-        calculator=args.calculator,
         imaginary_policy=args.imaginary,
-        frequency_floor=args.frequency_floor,
-        min_distance=args.min_distance,
-        br_fraction=args.br_fraction,
-        md_stride=args.md_stride,
-        md_equilibration=args.md_equilibration,
         sample_set=args.sample_set or None,
         scheme_options=parse_options(args.scheme_option),
-        partial_occupancy=args.partial_occupancy,
-        constraints=args.constraints,
     )
     title = f"{args.scheme} ({args.sample_set})" if args.sample_set else args.scheme
     with common.progress_callback(f"sample {title}") as cb:

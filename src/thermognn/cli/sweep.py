@@ -73,17 +73,8 @@ OPTUNA_OPTIONS = (
 
 def add_cluster_options(p: argparse.ArgumentParser) -> None:
     """``--workers --scheduler --connect-timeout``."""
-    p.add_argument(
-        "--workers",
-        type=int,
-        default=None,
-        help="LocalCluster worker processes (default: one per core; 0: in this process)",
-    )
-    p.add_argument(
-        "--scheduler",
-        default=None,
-        metavar="ADDRESS",
-        help="address of a running Dask scheduler (e.g. tcp://host:8786)",
+    common.add_dask_options(
+        p, "LocalCluster worker processes (default: one per core; 0: in this process)"
     )
     p.add_argument(
         "--connect-timeout", type=float, default=10.0, help="seconds to wait for --scheduler"
@@ -131,18 +122,17 @@ def train_settings(args: argparse.Namespace) -> Any:
     from thermognn.settings import TrainSettings
 
     model, hparams = model_and_hparams(args)
-    given = {name: getattr(args, name) for name in TRAIN_OPTIONS}
+    given = common.option_values(args, TRAIN_OPTIONS)
     return TrainSettings.of(None, model=model, hparams=hparams, **given)
+
+
+#: Options of :func:`add_cluster_options` (and ``--cache-dir``) that study functions take.
+CLUSTER_OPTIONS = ("workers", "scheduler", "connect_timeout", "cache_dir")
 
 
 def cluster_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """``workers``, ``scheduler``, ``connect_timeout``, ``cache_dir`` of the options."""
-    return {
-        "workers": args.workers,
-        "scheduler": args.scheduler,
-        "connect_timeout": args.connect_timeout,
-        "cache_dir": args.cache_dir,
-    }
+    return common.option_values(args, CLUSTER_OPTIONS)
 
 
 def require(args: argparse.Namespace, options: Sequence[str]) -> None:
@@ -164,20 +154,24 @@ def start_study(args: argparse.Namespace, section: str) -> None:
 def common_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """Keyword arguments every study function takes, from the shared options."""
     return {
-        "label": args.label,
-        "out": args.out,
+        **common.option_values(args, ("label", "out", "seed", *TRAIN_OPTIONS)),
         "query": args.query or None,
-        "epochs": args.epochs,
-        "patience": args.patience,
-        "batch_size": args.batch_size,
-        "seed": args.seed,
-        "device": args.device,
-        "workers": args.workers,
-        "scheduler": args.scheduler,
-        "connect_timeout": args.connect_timeout,
-        "cutoff": args.cutoff,
-        "cache_dir": args.cache_dir,
+        **cluster_kwargs(args),
     }
+
+
+def run_study(
+    args: argparse.Namespace, section: str, title: str, study: Callable[..., Any], **kwargs: Any
+) -> Any:
+    """Run ``study(args.db, out=…, progress=…, **kwargs)`` of a study of fixed models.
+
+    Applies ``[section]`` of ``--config`` first (:func:`start_study`); adds the model,
+    training and cluster keywords of :func:`add_run_options` (:func:`study_kwargs`) and
+    a progress bar titled ``title``.
+    """
+    start_study(args, section)
+    with common.progress_callback(title) as update:
+        return study(args.db, out=args.out, progress=update, **kwargs, **study_kwargs(args))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -276,7 +270,7 @@ def run(args: argparse.Namespace) -> int:
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         with common.progress_callback(f"optuna search ({args.pruner} pruning)") as update:
-            optuna_kwargs = {name: getattr(args, name) for name in OPTUNA_OPTIONS}
+            optuna_kwargs = common.option_values(args, OPTUNA_OPTIONS)
             result = run_search(args.db, space=space, progress=update, **optuna_kwargs, **kwargs)
     else:
         from thermognn.studies import run_sweep
