@@ -49,6 +49,7 @@ class _Source:
 
     def __init__(self, graphs: Sequence[Data], targets: Tensor | None) -> None:
         self.targets = targets
+        self.n_graphs = len(graphs)
         self._hold(graphs)
 
     def _hold(self, graphs: Sequence[Data]) -> None:
@@ -56,6 +57,20 @@ class _Source:
 
     def _place(self, device: torch.device) -> None:
         raise NotImplementedError
+
+    def _batch(self, index: Tensor) -> tuple[Any, Tensor | None]:
+        """The model inputs and targets of the graphs at positions ``index``."""
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        return self.n_graphs
+
+    def batches(
+        self, batch_size: int, generator: torch.Generator | None = None
+    ) -> Iterator[tuple[Any, Tensor | None]]:
+        """Yield ``(inputs, y)`` batches; shuffled with ``generator``."""
+        for index in batch_positions(len(self), batch_size, generator):
+            yield self._batch(index)
 
     def to(self: _S, device: torch.device) -> _S:
         """Move the tensors to ``device`` (in place); returns self."""
@@ -76,17 +91,11 @@ class DenseSource(_Source):
     def _place(self, device: torch.device) -> None:
         self.store.to(device)
 
-    def __len__(self) -> int:
-        return len(self.store)
-
-    def batches(
-        self, batch_size: int, generator: torch.Generator | None = None
-    ) -> Iterator[tuple[DenseBatch, Tensor | None]]:
-        """Yield ``(DenseBatch, y)``; shuffled with ``generator``."""
-        for index in batch_positions(len(self), batch_size, generator):
-            index = index.to(self.store.x.device)
-            y = None if self.targets is None else self.targets[index]
-            yield self.store.batch(index), y
+    def _batch(self, index: Tensor) -> tuple[DenseBatch, Tensor | None]:
+        """A :class:`DenseBatch` and its targets."""
+        index = index.to(self.store.x.device)
+        y = None if self.targets is None else self.targets[index]
+        return self.store.batch(index), y
 
     @staticmethod
     def forward(model: torch.nn.Module, inputs: Any) -> Tensor:
@@ -108,18 +117,12 @@ class SparseSource(_Source):
     def _place(self, device: torch.device) -> None:
         self.device = device
 
-    def __len__(self) -> int:
-        return len(self.graphs)
-
-    def batches(
-        self, batch_size: int, generator: torch.Generator | None = None
-    ) -> Iterator[tuple[Batch, Tensor | None]]:
-        """Yield ``(Batch, y)``; shuffled with ``generator``."""
-        for index in batch_positions(len(self), batch_size, generator):
-            batch = Batch.from_data_list([self.graphs[int(i)] for i in index]).to(self.device)
-            batch.source_index = index
-            y = None if self.targets is None else self.targets[index.to(self.targets.device)]
-            yield batch, y
+    def _batch(self, index: Tensor) -> tuple[Batch, Tensor | None]:
+        """A PyG :class:`Batch` (on the source's device) and its targets."""
+        batch = Batch.from_data_list([self.graphs[int(i)] for i in index]).to(self.device)
+        batch.source_index = index
+        y = None if self.targets is None else self.targets[index.to(self.targets.device)]
+        return batch, y
 
     def forward(self, model: torch.nn.Module, inputs: Any) -> Tensor:
         """Call the model's sparse forward.
