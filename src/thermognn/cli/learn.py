@@ -86,20 +86,17 @@ def run(args: argparse.Namespace) -> int:
     for option in ("db", "out"):
         if not getattr(args, option):
             raise ThermognnError(f"--{option} is required (on the command line or in --config)")
-    given = {k: getattr(args, k) for k in [*LEARN_OPTIONS, "acquisition"]}
+    given = common.option_values(args, [*LEARN_OPTIONS, "acquisition"])
     settings = validated(LearnSettings, {k: v for k, v in given.items() if v is not None}, "learn")
     text = str(args.temperature)
     trange = common.parse_range(text) if text.count(":") == 1 else None
     spec = SamplingSpec(
-        material=args.material,
-        scheme=args.scheme,
+        **common.option_values(args, ("material", "scheme", "phonons", "calculator")),
         n=settings.pool,
         supercell=tuple(args.supercell),
         temperatures=[300.0] if trange else common.parse_floats(text),
         temperature_range=trange,
         amplitude=tuple(args.amplitude),
-        phonons=args.phonons,
-        calculator=args.calculator,
     )
     # the members' seeds follow the run's seed (run_learning sets them)
     train = train_settings(argparse.Namespace(**{**vars(args), "seed": None}))
@@ -110,11 +107,7 @@ def run(args: argparse.Namespace) -> int:
         sampling=spec,
         settings=settings,
         train=train,
-        labeler=args.labeler,
-        workers=args.workers,
-        scheduler=args.scheduler,
-        name=args.name,
-        seed=args.seed,
+        **common.option_values(args, ("labeler", "workers", "scheduler", "name", "seed")),
         progress=lambda line: console.print(f"[bold]learn[/bold] {line}"),
     )
     for row in result.rounds:
