@@ -140,7 +140,7 @@ def train_ensemble(
         Metrics of the ensemble mean, calibration and member folders.
     """
     from thermognn.training.run import _load_dataset, train_run
-    from thermognn.training.splits import given_split, split_dataset
+    from thermognn.training.splits import dataset_split
 
     start = time.perf_counter()
     if size < 2:
@@ -152,13 +152,7 @@ def train_ensemble(
         raise ThermognnError(f"{run_dir} holds a single-model run; choose another --out")
     if dataset is None:
         dataset = _load_dataset(db, names, query, recipe.cutoff, cache_dir, missing)
-    split = (
-        given_split(split_indices, len(dataset))
-        if split_indices is not None
-        else split_dataset(
-            len(dataset), seed=recipe.seed, fractions=recipe.split, groups=dataset.parent_ids
-        )
-    )
+    split = dataset_split(dataset, split_indices, recipe.seed, recipe.split)
     indices = {k: v.tolist() for k, v in split.indices.items()}
     members = [f"{MEMBERS_DIR}/m{m}" for m in range(size)]
     seeds = [recipe.seed + m for m in range(size)]

@@ -35,7 +35,7 @@ from thermognn.training.device import resolve_device
 from thermognn.training.history import write_history
 from thermognn.training.labels import label_units, resolve_labels
 from thermognn.training.loop import EpochLog, FitResult
-from thermognn.training.splits import given_split, split_dataset
+from thermognn.training.splits import dataset_split
 from thermognn.training.trainer import Trainer, model_hparams
 
 logger = logging.getLogger(__name__)
@@ -198,13 +198,7 @@ def train_run(
     spec = model_spec(recipe.model)
     n_features = int(dataset[0].x.shape[1])
     hparams = model_hparams(spec, recipe.hparams, n_features, len(names), graph_cutoff)
-    the_split = (
-        given_split(split_indices, len(dataset))
-        if split_indices is not None
-        else split_dataset(
-            len(dataset), seed=recipe.seed, fractions=recipe.split, groups=dataset.parent_ids
-        )
-    )
+    the_split = dataset_split(dataset, split_indices, recipe.seed, recipe.split)
     if the_split.sizes["val"] == 0:
         raise ThermognnError("the validation split is empty; early stopping needs one")
     device = resolve_device(recipe.device)

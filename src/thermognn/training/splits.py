@@ -188,3 +188,25 @@ def given_split(indices: Mapping[str, Sequence[int]], n: int) -> Split:
     if len(arrays["train"]) == 0:
         raise ThermognnError("the training split is empty")
     return Split({k: np.sort(v) for k, v in arrays.items()}, "given", None)
+
+
+def dataset_split(
+    dataset: Any,
+    indices: Mapping[str, Sequence[int]] | None,
+    seed: int,
+    fractions: Sequence[float],
+) -> Split:
+    """``indices`` when given (:func:`given_split`), else a seeded, parent-grouped split.
+
+    Parameters
+    ----------
+    dataset
+        A graph dataset (its length and ``parent_ids``).
+    indices
+        Explicit ``{"train", "val", "test"}`` positions, or ``None``.
+    seed, fractions
+        Seed and (train, val, test) fractions of :func:`split_dataset`.
+    """
+    if indices is not None:
+        return given_split(indices, len(dataset))
+    return split_dataset(len(dataset), seed=seed, fractions=fractions, groups=dataset.parent_ids)
