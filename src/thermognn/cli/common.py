@@ -172,24 +172,34 @@ def _typed(value: Any, cast: Callable[[str], Any], where: str) -> Any:
         raise ThermognnError(f"{where}: {exc}") from None
 
 
-def add_config_option(parser: argparse.ArgumentParser) -> None:
-    """``--config STUDY.toml``: read this command's options from a study file."""
+def add_config_option(parser: argparse.ArgumentParser, section: str = "<command>") -> None:
+    """``--config STUDY.toml``: read this command's options from a study file.
+
+    Also records ``parser`` in the parsed arguments (``args.parser``), which
+    :func:`resolve_config` reads the defaults and types from.
+    """
     parser.add_argument(
         "--config",
         metavar="TOML",
-        help="study file; options of this command are read from its [<command>] section",
+        help=f"study file; options of this command are read from its [{section}] section",
     )
+    parser.set_defaults(parser=parser)
 
 
 def resolve_config(args: argparse.Namespace, parser: argparse.ArgumentParser, section: str) -> None:
-    """Apply ``[section]`` of ``args.config`` (if given) to ``args``."""
+    """Apply ``[section]`` of ``args.config`` (if given) to ``args``.
+
+    A dotted ``section`` names a nested table (``vasp.export``: ``[vasp.export]``).
+    """
     if not getattr(args, "config", None):
         return
-    data = load_toml(args.config)
+    table = load_toml(args.config)
+    for key in section.split("."):
+        table = table.get(key, {})
     defaults = {a.dest: a.default for a in parser._actions}
     types = {a.dest: a.type for a in parser._actions if callable(a.type)}
     where = f"{args.config} [{section}]"
-    apply_config_section(args, defaults, data.get(section, {}), where, types)
+    apply_config_section(args, defaults, table, where, types)
 
 
 class progress_callback:  # noqa: N801 - used like a function in ``with`` statements

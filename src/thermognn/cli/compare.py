@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     sweep.add_run_options(p)
     add_config_option(p)
-    p.set_defaults(func=run, parser=p)
+    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

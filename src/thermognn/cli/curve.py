@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     sweep.add_run_options(p)
     p.add_argument("--no-plots", action="store_true", help="skip the figure")
     add_config_option(p)
-    p.set_defaults(func=run, parser=p)
+    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cache-dir", default=None, help="graph cache folder")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto")
     add_config_option(p)
-    p.set_defaults(func=run, parser=p)
+    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

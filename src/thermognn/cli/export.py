@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--query", default="labeled=1", help="ASE selection (default: labeled=1; '' = all rows)"
     )
     add_config_option(p)
-    p.set_defaults(func=run, parser=p)
+    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

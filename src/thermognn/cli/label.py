@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--query", default=None, help="ASE selection, e.g. 'scheme=phonon'")
     p.add_argument("--limit", type=int, default=None, help="label at most N rows")
     common.add_config_option(p)
-    p.set_defaults(func=run, parser=p)
+    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -69,7 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         t.add_argument(f"--{name.replace('_', '-')}", type=kind, default=None, help=text)
     common.add_hparam_options(t, "any other model setting, e.g. n_rbf=48 (repeatable)")
     common.add_config_option(p)
-    p.set_defaults(func=run, parser=p)
+    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -93,7 +93,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "hiphive: hiphive's rattler, no floor",
     )
     common.add_config_option(p)
-    p.set_defaults(func=run, parser=p)
+    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

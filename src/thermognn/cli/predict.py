@@ -80,7 +80,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="selection of the --direct-db rows (default: scheme=phonon-gaussian)",
     )
     add_config_option(p)
-    p.set_defaults(func=run, parser=p)
+    p.set_defaults(func=run)
 
 
 def read_structures(args: argparse.Namespace) -> tuple[list[str], list[Any]]:

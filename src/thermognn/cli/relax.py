@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fixed-cell", action="store_true", help="relax positions only")
     p.add_argument("--no-symmetry", action="store_true", help="do not keep the space group")
     common.add_config_option(p)
-    p.set_defaults(func=run, parser=p)
+    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

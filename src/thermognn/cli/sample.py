@@ -74,7 +74,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--md-stride", type=int, default=20)
     p.add_argument("--md-equilibration", type=int, default=200)
     common.add_config_option(p)
-    p.set_defaults(func=run, parser=p)
+    p.set_defaults(func=run)
 
 
 class ListSchemes(argparse.Action):

@@ -244,7 +244,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--retry-failed", action="store_true", help="grid: re-run failed trials")
     p.add_argument("--no-plots", action="store_true", help="skip the violin plots")
     common.add_config_option(p)
-    p.set_defaults(func=run, parser=p)
+    p.set_defaults(func=run)
 
 
 def space_from_args(args: argparse.Namespace) -> Any:

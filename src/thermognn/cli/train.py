@@ -88,7 +88,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cache-dir", default=None, help="graph cache folder (default: next to the db)")
     p.add_argument("--overwrite", action="store_true", help="write into a folder holding a run")
     common.add_config_option(p)
-    p.set_defaults(func=run, parser=p)
+    p.set_defaults(func=run)
 
 
 def parse_hparams(args: argparse.Namespace) -> dict[str, Any]:

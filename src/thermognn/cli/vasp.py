@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from thermognn.cli import common
+
 
 def _mesh(text: str) -> tuple[int, int, int]:
     """``"6"`` or ``"6,6,4"`` → a k-point mesh."""
@@ -16,23 +18,6 @@ def _mesh(text: str) -> tuple[int, int, int]:
     if len(parts) != 3 or min(parts) < 1:
         raise argparse.ArgumentTypeError(f"--kpoints: expected N or N,N,N ≥ 1, got {text!r}")
     return (parts[0], parts[1], parts[2])
-
-
-def _resolve_config(args: argparse.Namespace, parser: argparse.ArgumentParser, action: str) -> None:
-    """Options from ``[vasp.<action>]`` of a study file (command line wins)."""
-    if not getattr(args, "config", None):
-        return
-    from thermognn.cli.common import apply_config_section, load_toml
-
-    section = load_toml(args.config).get("vasp", {}).get(action, {})
-    defaults = {a.dest: a.default for a in parser._actions}
-    apply_config_section(args, defaults, section, f"{args.config} [vasp.{action}]")
-
-
-def _config_option(parser: argparse.ArgumentParser, action: str) -> None:
-    parser.add_argument(
-        "--config", metavar="TOML", help=f"study file; options are read from its [vasp.{action}]"
-    )
 
 
 def _pairs(value: object) -> list[tuple[str, object]]:
@@ -89,8 +74,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--time", default=None, help="SLURM --time per task (default 04:00:00)")
     e.add_argument("--ntasks-per-node", default=None, help="SLURM MPI ranks (default 32)")
     e.add_argument("--vasp-command", default="srun vasp_std", help="how a task runs VASP")
-    _config_option(e, "export")
-    e.set_defaults(func=run_export, parser=e)
+    common.add_config_option(e, "vasp.export")
+    e.set_defaults(func=run_export)
 
     i = vsub.add_parser(
         "import",
@@ -104,8 +89,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     i.add_argument("--dir", required=True, help="export folder, or one row-<id> folder")
     i.add_argument("--labeler-name", default="vasp-pbesol", help="stored as the rows' labeler")
     i.add_argument("--overwrite", action="store_true", help="re-label rows labeled already")
-    _config_option(i, "import")
-    i.set_defaults(func=run_import, parser=i)
+    common.add_config_option(i, "vasp.import")
+    i.set_defaults(func=run_import)
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -114,7 +99,7 @@ def run_export(args: argparse.Namespace) -> int:
     from thermognn.database import StudyDatabase
     from thermognn.labels.vasp import export_vasp
 
-    _resolve_config(args, args.parser, "export")
+    common.resolve_config(args, args.parser, "vasp.export")
     incar: dict[str, object] = {k: (v if v != "" else None) for k, v in _pairs(args.incar)}
     if args.encut is not None:
         incar["ENCUT"] = f"{args.encut:g}"
@@ -147,7 +132,7 @@ def run_import(args: argparse.Namespace) -> int:
     from thermognn.database import StudyDatabase
     from thermognn.labels.vasp import import_vasp
 
-    _resolve_config(args, args.parser, "import")
+    common.resolve_config(args, args.parser, "vasp.import")
     db = StudyDatabase(args.db, study=args.study, create=False)
     summary = import_vasp(db, args.dir, labeler_name=args.labeler_name, overwrite=args.overwrite)
     print(summary)
