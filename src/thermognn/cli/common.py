@@ -83,6 +83,11 @@ def option_values(
     return {name: getattr(args, prefix + name) for name in names}
 
 
+def add_choice(parser: Any, flag: str, choices: tuple[str, ...], help: str) -> None:
+    """An option taking one of ``choices``, the first being the default."""
+    parser.add_argument(flag, default=choices[0], choices=choices, help=help)
+
+
 def add_dask_options(parser: Any, workers_help: str = "Dask workers (0: this process)") -> None:
     """``--workers N --scheduler ADDRESS``: where Dask tasks run (``parser`` or a group)."""
     parser.add_argument("--workers", type=int, default=None, help=workers_help)

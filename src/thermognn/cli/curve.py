@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 
 from thermognn.cli import sweep
-from thermognn.cli.common import add_config_option, print_differences
+from thermognn.cli.common import add_choice, add_config_option, print_differences
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,17 +37,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="validation structures per training structure (from the pool)",
     )
     p.add_argument("--no-combined", action="store_true", help="skip the combined-training baseline")
-    p.add_argument(
+    add_choice(
+        p,
         "--on-short",
-        default="clip",
-        choices=("error", "clip"),
-        help="a scheme too small for the largest size: error, or clip the sizes",
+        ("clip", "error"),
+        "a scheme too small for the largest size: error, or clip the sizes",
     )
-    p.add_argument(
-        "--spread",
-        default="std",
-        choices=("std", "minmax"),
-        help="band of the figure: mean ± std, or min–max over seeds",
+    add_choice(
+        p, "--spread", ("std", "minmax"), "band of the figure: mean ± std, or min–max over seeds"
     )
     sweep.add_run_options(p)
     p.add_argument("--no-plots", action="store_true", help="skip the figure")

@@ -85,11 +85,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="pair cutoff (Å; default just under half the supercell width)",
     )
     g.add_argument("--scph-seed", type=int, default=0, help="seed of the rattling (default 0)")
-    g.add_argument(
+    common.add_choice(
+        g,
         "--scph-rattler",
-        default="floored",
-        choices=("floored", "hiphive"),
-        help="floored: normal modes with --imaginary and --frequency-floor (default); "
+        ("floored", "hiphive"),
+        "floored: normal modes with --imaginary and --frequency-floor (default); "
         "hiphive: hiphive's rattler, no floor",
     )
     common.add_config_option(p)

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from thermognn.cli.common import add_config_option, parse_supercell, resolve_config
+from thermognn.cli.common import add_choice, add_config_option, parse_supercell, resolve_config
 
 #: Rows of the predictions table shown on the terminal (the CSV has all of them).
 SHOWN_ROWS = 20
@@ -51,11 +51,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--supercell", type=parse_supercell, default=(2, 2, 2))
     t.add_argument("--n-configs", type=int, default=32, help="configurations per temperature")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument(
+    add_choice(
+        t,
         "--scheme",
-        default="phonon-gaussian",
-        choices=("phonon-gaussian", "normal-mode", "phonon"),
-        help="phonon-gaussian (default, <u²> = ζ²), normal-mode, or phonon (paper eq. 3, "
+        ("phonon-gaussian", "normal-mode", "phonon"),
+        "phonon-gaussian (default, <u²> = ζ²), normal-mode, or phonon (paper eq. 3, "
         "ε ~ U[-1,1], <u²> = ζ²/3)",
     )
     t.add_argument("--phonons", default=None, help="phonopy folder (default: bundled or computed)")

@@ -57,18 +57,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--frequency-floor", type=float, default=0.5, help="THz")
     p.add_argument("--min-distance", type=float, default=None, help="Monte Carlo guard (Å)")
     p.add_argument("--br-fraction", type=float, default=None, help="solid solutions: Br fraction")
-    p.add_argument(
+    common.add_choice(
+        p,
         "--partial-occupancy",
-        default="refuse",
-        choices=("refuse", "majority"),
-        help="a structure file with partially occupied sites: refuse it (default) or order "
+        ("refuse", "majority"),
+        "a structure file with partially occupied sites: refuse it (default) or order "
         "each site to its majority species (recorded on the reference row)",
     )
-    p.add_argument(
+    common.add_choice(
+        p,
         "--constraints",
-        default="refuse",
-        choices=("refuse", "release"),
-        help="a structure file with constraints (selective dynamics): refuse it (default) "
+        ("refuse", "release"),
+        "a structure file with constraints (selective dynamics): refuse it (default) "
         "or release them so every atom is displaced (recorded on the reference row)",
     )
     p.add_argument("--md-stride", type=int, default=20)

@@ -189,11 +189,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", default=None, help="learning rates, comma list (sub-grid)")
     p.add_argument("--hidden", default=None, help="hidden channels, comma list (sub-grid)")
     p.add_argument("--dropout", default=None, help="dropout probabilities, comma list (sub-grid)")
-    p.add_argument(
+    common.add_choice(
+        p,
         "--search",
-        default="grid",
-        choices=("grid", "optuna"),
-        help="every grid point, or an Optuna TPE search of the same space",
+        ("grid", "optuna"),
+        "every grid point, or an Optuna TPE search of the same space",
     )
     p.add_argument("--trials", type=int, default=50, help="Optuna: trials in the study")
     p.add_argument(
@@ -203,17 +203,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="Optuna: sample only the grid's choices (default: the ranges they span, "
         "the learning rate log-uniform)",
     )
-    p.add_argument(
-        "--sampler",
-        default="tpe",
-        choices=("tpe", "random"),
-        help="Optuna: TPE (default) or random sampling",
-    )
-    p.add_argument(
+    common.add_choice(p, "--sampler", ("tpe", "random"), "Optuna: TPE (default) or random sampling")
+    common.add_choice(
+        p,
         "--pruner",
-        default="median",
-        choices=("median", "sha", "none"),
-        help="Optuna: median or successive-halving pruning on validation loss",
+        ("median", "sha", "none"),
+        "Optuna: median or successive-halving pruning on validation loss",
     )
     p.add_argument(
         "--pruner-warmup",
@@ -235,11 +230,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_training_options(p)
     add_cluster_options(p)
-    p.add_argument(
+    common.add_choice(
+        p,
         "--keep",
-        default="best",
-        choices=("best", "all", "none"),
-        help="run folders kept: the best trial's (OUT/best), all, or none",
+        ("best", "all", "none"),
+        "run folders kept: the best trial's (OUT/best), all, or none",
     )
     p.add_argument("--retry-failed", action="store_true", help="grid: re-run failed trials")
     p.add_argument("--no-plots", action="store_true", help="skip the violin plots")

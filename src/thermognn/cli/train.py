@@ -79,11 +79,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="train a deep ensemble of K members (default K 5) differing in seed and data "
         "order; predictions get a calibrated spread <label>_std",
     )
-    p.add_argument(
+    common.add_choice(
+        p,
         "--missing",
-        default="skip",
-        choices=("skip", "error"),
-        help="rows without a finite label: skip them (counted) or fail",
+        ("skip", "error"),
+        "rows without a finite label: skip them (counted) or fail",
     )
     p.add_argument("--cache-dir", default=None, help="graph cache folder (default: next to the db)")
     p.add_argument("--overwrite", action="store_true", help="write into a folder holding a run")
