@@ -83,6 +83,15 @@ def option_values(
     return {name: getattr(args, prefix + name) for name in names}
 
 
+def add_setting_options(parser: Any, table: dict[str, tuple[type, str]]) -> None:
+    """One ``--name`` option per ``{name: (type, help)}`` entry, each defaulting to ``None``.
+
+    An option left out keeps the setting's own default (read back with :func:`option_values`).
+    """
+    for name, (kind, text) in table.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=None, help=text)
+
+
 def add_choice(parser: Any, flag: str, choices: tuple[str, ...], help: str) -> None:
     """An option taking one of ``choices``, the first being the default."""
     parser.add_argument(flag, default=choices[0], choices=choices, help=help)

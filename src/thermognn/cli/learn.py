@@ -43,8 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="learning run folder (resumed when it exists)")
     p.add_argument("--name", default=None, help="run name in the database (default: folder name)")
     p.add_argument("--seed", type=int, default=0, help="seed of pool, draws and members")
-    for name, (kind, text) in LEARN_OPTIONS.items():
-        p.add_argument(f"--{name.replace('_', '-')}", type=kind, default=None, help=text)
+    common.add_setting_options(p, LEARN_OPTIONS)
     p.add_argument(
         "--acquisition",
         default=None,
@@ -65,8 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     lab.add_argument("--labeler", default="gfn1-xtb", help="labeler name")
     common.add_dask_options(lab)
     t = p.add_argument_group("members' training (as thermognn train)")
-    for name, (kind, text) in TRAIN_OPTIONS.items():
-        t.add_argument(f"--{name.replace('_', '-')}", type=kind, default=None, help=text)
+    common.add_setting_options(t, TRAIN_OPTIONS)
     common.add_hparam_options(t, "any other model setting, e.g. n_rbf=48 (repeatable)")
     common.add_config_option(p)
     p.set_defaults(func=run)

@@ -65,8 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", help="run folder (several labels: one sub-folder per label)")
     p.add_argument("--query", default="labeled=1", help="ASE selection (default: labeled=1)")
-    for name, (kind, text) in SETTING_OPTIONS.items():
-        p.add_argument(f"--{name.replace('_', '-')}", type=kind, default=None, help=text)
+    common.add_setting_options(p, SETTING_OPTIONS)
     common.add_hparam_options(p, "any other model setting, e.g. n_rbf=48 (repeatable)")
     p.add_argument("--multi-target", action="store_true", help="one model for all the labels")
     p.add_argument(
@@ -108,7 +107,7 @@ def train_settings(args: argparse.Namespace) -> TrainSettings:
     """The :class:`~thermognn.settings.TrainSettings` of parsed ``train`` options."""
     from thermognn.settings import TrainSettings  # noqa: F811 - lazy (no pydantic for --help)
 
-    given = {name: getattr(args, name) for name in SETTING_OPTIONS}
+    given = common.option_values(args, SETTING_OPTIONS)
     # explicit options win over optimiser keys spelled inside --hparam
     return TrainSettings.of(TrainSettings.of(None, hparams=parse_hparams(args)), **given)
 
