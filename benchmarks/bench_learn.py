@@ -14,19 +14,19 @@ the full-pool error (linear interpolation between counts); writes ``learn.csv`` 
 ``learn.csv`` are kept.
 
 Lean by default (shared 2-core machine): ensembles of 3, 150 epochs, patience 50,
-batch 64. Run with (about 50 minutes on a busy 2-core machine)::
+batch 16. Run with (about 30 minutes on a busy 2-core machine)::
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_learn.py --out /tmp/bench_learn
 
-Measured with these defaults (5 seeds, paper-5 hidden 64): whole pool 0.0318 ± 0.0005
-eV; test MAE at 25/50/100/200 labels: random 0.051/0.070/0.042/0.038, uncertainty
-0.051/0.093/0.044/0.039, diverse 0.051/0.076/0.041/0.037 eV. Paired differences to
-random at 100 and 200 labels: diverse −1.1 meV [−2.2, +0.3] and −1.3 meV [−11.7, +7.1],
-uncertainty +1.7 and +1.0 meV (intervals include 0). No strategy reached the
-whole-pool error within 200 labels (50 % of the pool). Caveat: batch 64 gives a set of
-≤ 50 cells one optimiser step per epoch, and those models stop underfit (one member on
-25 cells: test R² 0.02 at batch 64, 0.67 at batch 16), so the 50-label models that
-chose the next batch were poor; ``--batch-size 16`` trains the small sets properly.
+Measured with these defaults (5 seeds, paper-5 hidden 64): whole pool 0.0314 ± 0.0011
+eV; test MAE at 25/50/100/200 labels: random 0.049/0.040/0.038/0.032, uncertainty
+0.049/0.057/0.038/0.033, diverse 0.049/0.049/0.040/0.035 eV. Paired differences to
+random at 200 labels: uncertainty +0.5 meV [−1.7, +2.6], diverse +2.9 meV [+0.5, +5.4]
+(worse); at 50 labels diverse +9.2 meV [+0.2, +19.1]. No strategy reached the
+whole-pool error within 200 labels (50 % of the pool); random came within 1 meV. With
+``--batch-size 64`` (one optimiser step per epoch below 64 cells: underfit small sets)
+the curves were noisier (random 0.051/0.070/0.042/0.038 eV) and the strategies again
+indistinguishable from random.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--epochs", type=int, default=150)
     p.add_argument("--patience", type=int, default=50)
-    p.add_argument("--batch-size", type=int, default=64, help="graphs per batch")
+    p.add_argument("--batch-size", type=int, default=16, help="graphs per batch")
     p.add_argument("--shortlist", type=float, default=4.0, help="diverse: shortlist factor")
     p.add_argument("--out", default="bench_learn", help="folder for learn.csv and learn.png")
     return p.parse_args()
