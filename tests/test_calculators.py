@@ -116,10 +116,25 @@ def test_band_edges_from_a_calculator_that_exposes_levels():
     assert labels.forces is None and labels.stress is None
 
 
-def test_chgnet_labels_keep_forces_and_stress(tmp_path):
+def test_chgnet_labels_keep_forces_and_stress(cu_study):
     pytest.importorskip("chgnet")
     cu = bulk("Cu", "fcc", a=3.6, cubic=True)
     labels = get_labeler("chgnet", device="cpu").label(cu)
     assert labels.forces.shape == (4, 3) and labels.hydrostatic_stress is not None
+    # a study labeled by CHGNet: ase db and ase.io read energy, forces and stress back
+    path = cu_study.url
+    assert main(["label", "--db", path, "--calculator", "chgnet", "--workers", "0"]) == 0
+    frames = ase.io.read(f"{path}@labeled=1", index=":")
+    rows = list(cu_study.select(labeled=True))
+    assert len(frames) == len(rows) == 7
+    for atoms, row in zip(frames, rows, strict=True):
+        assert atoms.get_forces().shape == (4, 3) and np.isfinite(atoms.get_forces()).all()
+        assert row.energy_per_atom == pytest.approx(atoms.get_potential_energy() / 4)
+        assert row.hydrostatic_stress == pytest.approx(atoms.get_stress()[:3].mean() / GPa)
+    # translation moves no force (a check on CHGNet, not a stored copy)
+    shifted = frames[1].copy()
+    shifted.translate([0.3, -0.2, 0.1])
+    moved = get_labeler("chgnet", device="cpu").label(shifted)
+    np.testing.assert_allclose(moved.forces, frames[1].get_forces(), atol=1e-4)
     with pytest.raises(ThermognnError, match="cuda:7"):
         get_labeler("chgnet", device="cuda:7")
