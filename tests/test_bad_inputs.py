@@ -139,6 +139,12 @@ def _predict(*files: str, run: str | None = None) -> Callable[[Path, Any], list[
     return lambda tmp, ctx: ["predict", run or str(ctx.run), *files, "--out", str(tmp / "p.csv")]
 
 
+def _predict_edited(tmp: Path, ctx: Any, edit: Callable[[dict[str, Any]], None]) -> list[str]:
+    """``predict`` of the 5-atom cell with a copy of the tiny run whose record ``edit`` changed."""
+    cell = _structure(tmp, "a.extxyz", reference_cell("Ag3SBr", (1, 1, 1)))
+    return _predict(cell, run=_edited_run(tmp, ctx, edit))(tmp, ctx)
+
+
 SAMPLE = ["--scheme", "random", "--n", "2", "--supercell", "1", "--seed", "1"]
 
 
@@ -378,31 +384,19 @@ CASES: dict[str, Case] = {
     ),
     # run folders: the record is cross-checked against itself and the weights
     "predict-record-cutoff-3": lambda t, c: (
-        _predict(
-            _structure(t, "a.extxyz", reference_cell("Ag3SBr", (1, 1, 1))),
-            run=_edited_run(t, c, lambda r: r.update(cutoff=3.0)),
-        )(t, c),
+        _predict_edited(t, c, lambda r: r.update(cutoff=3.0)),
         "cutoff 3.0 Å disagrees with training.cutoff 5.5 Å",
     ),
     "predict-record-cutoff-0": lambda t, c: (
-        _predict(
-            _structure(t, "a.extxyz", reference_cell("Ag3SBr", (1, 1, 1))),
-            run=_edited_run(t, c, lambda r: r.update(cutoff=0)),
-        )(t, c),
+        _predict_edited(t, c, lambda r: r.update(cutoff=0)),
         "cutoff 0.0 Å is not a positive distance",
     ),
     "predict-two-labels-one-output": lambda t, c: (
-        _predict(
-            _structure(t, "a.extxyz", reference_cell("Ag3SBr", (1, 1, 1))),
-            run=_edited_run(t, c, _two_labels),
-        )(t, c),
+        _predict_edited(t, c, _two_labels),
         "2 labels ['band_gap', 'vbm'], but hparams.n_targets has 1 outputs",
     ),
     "predict-labels-without-units": lambda t, c: (
-        _predict(
-            _structure(t, "a.extxyz", reference_cell("Ag3SBr", (1, 1, 1))),
-            run=_edited_run(t, c, lambda r: r.update(labels=["vbm"])),
-        )(t, c),
+        _predict_edited(t, c, lambda r: r.update(labels=["vbm"])),
         "labels ['vbm'] disagree with the units recorded for ['band_gap']",
     ),
     "evaluate-two-labels-one-output": lambda t, c: (
@@ -410,23 +404,17 @@ CASES: dict[str, Case] = {
         "hparams.n_targets has 1 outputs",
     ),
     "predict-record-node-features": lambda t, c: (
-        _predict(
-            _structure(t, "a.extxyz", reference_cell("Ag3SBr", (1, 1, 1))),
-            run=_edited_run(
-                t,
-                c,
-                lambda r: r.update(
-                    node_features=["atomic_number", "atomic_mass", "atomic_radius", "valence"]
-                ),
+        _predict_edited(
+            t,
+            c,
+            lambda r: r.update(
+                node_features=["atomic_number", "atomic_mass", "atomic_radius", "valence"]
             ),
-        )(t, c),
+        ),
         "was trained on node features",
     ),
     "predict-record-hidden-edited": lambda t, c: (
-        _predict(
-            _structure(t, "a.extxyz", reference_cell("Ag3SBr", (1, 1, 1))),
-            run=_edited_run(t, c, lambda r: r["hparams"].update(hidden=32)),
-        )(t, c),
+        _predict_edited(t, c, lambda r: r["hparams"].update(hidden=32)),
         "weights do not fit the recorded model",
     ),
     "predict-record-not-json": lambda t, c: (
