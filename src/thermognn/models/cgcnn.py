@@ -8,21 +8,20 @@ pair of atoms and the radial basis of their distance (Å).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 from torch_geometric.nn import CGConv
 
 from thermognn.models.layers import CrystalGNN, GaussianRBF, global_pool, readout_head
 from thermognn.models.registry import Scaling, register_family
+from thermognn.settings import DEFAULT_CUTOFF
 
 
-@register_family(
-    "cgcnn",
-    scaling=Scaling(node="standard", edge="identity", target="standard"),
-    description="CGCNN-like gated convolutions (PyG CGConv) on a Gaussian radial basis",
-)
+@register_family("cgcnn", scaling=Scaling(node="standard", edge="identity", target="standard"))
 class CGCNN(CrystalGNN):
-    """CGConv network for crystal graphs.
+    """CGCNN-like gated convolutions (PyG CGConv) on a Gaussian radial basis.
 
     Parameters
     ----------
@@ -33,30 +32,25 @@ class CGCNN(CrystalGNN):
     cutoff
         Largest basis centre, Å (the trainer sets it to the graph cutoff).
 
-    ``in_channels``, ``hidden``, ``pool``, ``dropout`` (before the last layer) and
-    ``n_targets`` as in :class:`~thermognn.models.layers.CrystalGNN`.
+    ``**shared``: ``in_channels``, ``hidden``, ``pool``, ``dropout`` (before the last
+    layer) and ``n_targets`` of :class:`~thermognn.models.layers.CrystalGNN`.
     """
 
     title = "CGCNN"
 
     def __init__(
-        self,
-        in_channels: int = 4,
-        hidden: int = 64,
-        n_conv: int = 3,
-        n_rbf: int = 32,
-        cutoff: float = 5.5,
-        pool: str = "mean",
-        dropout: float = 0.0,
-        n_targets: int = 1,
+        self, n_conv: int = 3, n_rbf: int = 32, cutoff: float = DEFAULT_CUTOFF, **shared: Any
     ) -> None:
-        super().__init__(pool)
-        self.embed = torch.nn.Linear(in_channels, hidden)
+        super().__init__(**shared)
+        hidden = self.hidden
+        self.embed = torch.nn.Linear(self.in_channels, hidden)
         self.rbf = GaussianRBF(n_rbf, float(cutoff))
         self.convs = torch.nn.ModuleList(
             CGConv(hidden, dim=n_rbf, aggr="add", batch_norm=True) for _ in range(n_conv)
         )
-        self.head = readout_head(hidden, hidden, torch.nn.Softplus(), dropout, n_targets)
+        self.head = readout_head(
+            hidden, hidden, torch.nn.Softplus(), self.dropout_rate, self.n_targets
+        )
 
     def predict(
         self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None, batch: Tensor | None

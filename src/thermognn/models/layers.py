@@ -33,8 +33,11 @@ class CrystalGNN(torch.nn.Module):
     """Base of the model families: the forward contract and the shared arguments.
 
     A family implements :meth:`predict`; calling the model checks the inputs and runs
-    it. Constructor arguments every family takes (each documents only its own):
+    it. Constructor arguments every family takes: a family's constructor declares
+    its own and passes these on (``**shared``), overriding a default where it differs.
 
+    Parameters
+    ----------
     in_channels
         Node feature columns per atom.
     hidden
@@ -59,10 +62,22 @@ class CrystalGNN(torch.nn.Module):
     #: How error messages name the family.
     title = "model"
 
-    def __init__(self, pool: str) -> None:
+    def __init__(
+        self,
+        pool: str = "mean",
+        *,
+        in_channels: int = 4,
+        hidden: int = 64,
+        dropout: float = 0.0,
+        n_targets: int = 1,
+    ) -> None:
         super().__init__()
         check_choice("pool", pool, set(POOLS))
         self.pool = pool
+        self.in_channels = in_channels
+        self.hidden = hidden
+        self.dropout_rate = dropout
+        self.n_targets = n_targets
 
     def forward(
         self,

@@ -28,12 +28,14 @@ a few hundred cells without the variance of a deep network.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from thermognn.models.layers import CrystalGNN, global_pool
-from thermognn.models.registry import Scaling, register_family
+from thermognn.models.registry import RAW_INPUTS, register_family
+from thermognn.settings import DEFAULT_CUTOFF
 
 #: Largest atomic number the embeddings hold.
 MAX_Z = 100
@@ -102,8 +104,7 @@ def edge_vectors(
 
 @register_family(
     "moments",
-    scaling=Scaling(node="identity", edge="identity", target="standard"),
-    description="atom-centred density moments (l ≤ 2 power spectrum) under a learned head",
+    scaling=RAW_INPUTS,
     search_space={
         "lr": {"low": 3e-4, "high": 1e-2, "log": True},
         "weight_decay": [0.0, 1e-5, 1e-4],
@@ -113,12 +114,13 @@ def edge_vectors(
     },
 )
 class MomentInvariants(CrystalGNN):
-    """Power-spectrum invariants of the neighbour density, element-wise linear head + MLP.
+    """Atom-centred density moments (l ≤ 2 power spectrum) under a learned head.
+
+    Power-spectrum invariants of the neighbour density, an element-wise linear head
+    and a shared MLP.
 
     Parameters
     ----------
-    in_channels
-        Node feature columns (column 0 must be the atomic number, unscaled).
     hidden
         Width of the shared nonlinear atom-wise MLP (0: the head is purely linear).
     n_rbf
@@ -128,10 +130,10 @@ class MomentInvariants(CrystalGNN):
     cutoff
         Outer radius of the basis and the cosine envelope, Å (the trainer sets it to
         the graph cutoff).
-    pool
-        Pooling of the atom-wise outputs: ``mean`` (intensive labels) or ``add``.
 
-    ``dropout`` (in the MLP) and ``n_targets`` as in
+    ``**shared``: ``in_channels`` (column 0 must be the atomic number, unscaled),
+    ``pool`` (of the atom-wise outputs: ``mean`` for intensive labels, or ``add``),
+    ``dropout`` (in the MLP) and ``n_targets`` of
     :class:`~thermognn.models.layers.CrystalGNN`.
     """
 
@@ -141,16 +143,14 @@ class MomentInvariants(CrystalGNN):
 
     def __init__(
         self,
-        in_channels: int = 4,
         hidden: int = 32,
         n_rbf: int = 6,
         r_min: float = 2.0,
-        cutoff: float = 5.5,
-        pool: str = "mean",
-        dropout: float = 0.0,
-        n_targets: int = 1,
+        cutoff: float = DEFAULT_CUTOFF,
+        **shared: Any,
     ) -> None:
-        super().__init__(pool)
+        super().__init__(hidden=hidden, **shared)
+        in_channels, n_targets = self.in_channels, self.n_targets
         if in_channels < 4 or n_rbf < 2 or not 0 <= r_min < cutoff:
             raise ValueError(
                 f"need the 4 element features, n_rbf ≥ 2 and 0 ≤ r_min < cutoff, got "
@@ -171,13 +171,12 @@ class MomentInvariants(CrystalGNN):
         torch.nn.init.zeros_(self.linear.weight)
         self.bias = torch.nn.Embedding(MAX_Z + 1, n_targets)
         torch.nn.init.zeros_(self.bias.weight)
-        self.n_targets = n_targets
         self.mlp: torch.nn.Module | None = None
         if hidden > 0:
             self.mlp = torch.nn.Sequential(
                 torch.nn.Linear(self.n_invariants, hidden),
                 torch.nn.SiLU(),
-                torch.nn.Dropout(dropout),
+                torch.nn.Dropout(self.dropout_rate),
                 torch.nn.Linear(hidden, n_targets),
             )
 

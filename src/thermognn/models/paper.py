@@ -32,7 +32,7 @@ distance min-max scaled on their training split.
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 import torch
 from torch import Tensor
@@ -46,28 +46,25 @@ from thermognn.models.registry import Scaling, register_family, register_model
 HEAD_WIDTH = 16
 
 
-@register_family(
-    "paper",
-    scaling=Scaling(node="minmax", edge="proximity", target="minmax"),
-    description="the paper's GraphConv network (configurable: n_conv, pool, out_activation)",
-)
+@register_family("paper", scaling=Scaling(node="minmax", edge="proximity", target="minmax"))
 class PaperGNN(CrystalGNN):
-    """GraphConv + BatchNorm + ReLU blocks, global pooling and a two-layer head.
+    """The paper's GraphConv network (configurable: n_conv, pool, out_activation).
+
+    GraphConv + BatchNorm + ReLU blocks, global pooling and a two-layer head.
 
     Parameters
     ----------
-    in_channels
-        Node features per atom (4: atomic number, mass, radius, electronegativity).
     n_conv
         Number of convolutions, 2, 3 or 4.
-    pool
-        Global pooling, ``max`` or ``mean`` (``add`` also accepted).
     out_activation
         Activation between Linear(hidden, 16) and Linear(16, n_targets): ``sigmoid``,
         ``relu`` or ``none``.
+    pool
+        Global pooling, ``max`` or ``mean`` (``add`` also accepted).
 
+    ``**shared``: ``in_channels`` (4: atomic number, mass, radius, electronegativity),
     ``hidden`` (channels of every convolution), ``dropout`` (on the pooled graph
-    features) and ``n_targets`` as in :class:`~thermognn.models.layers.CrystalGNN`;
+    features) and ``n_targets`` of :class:`~thermognn.models.layers.CrystalGNN`;
     ``edge_weight`` is optional (GraphConv without it weighs every edge 1).
     """
 
@@ -75,16 +72,10 @@ class PaperGNN(CrystalGNN):
     needs_distances = False
 
     def __init__(
-        self,
-        in_channels: int = 4,
-        hidden: int = 64,
-        n_conv: int = 3,
-        pool: str = "max",
-        out_activation: str = "sigmoid",
-        dropout: float = 0.0,
-        n_targets: int = 1,
+        self, n_conv: int = 3, out_activation: str = "sigmoid", pool: str = "max", **shared: Any
     ) -> None:
-        super().__init__(pool)
+        super().__init__(pool, **shared)
+        in_channels, hidden = self.in_channels, self.hidden
         check_choice("n_conv", n_conv, {2, 3, 4})
         check_choice("out_activation", out_activation, set(ACTIVATIONS))
         widths = [in_channels] + [hidden] * n_conv
@@ -93,9 +84,9 @@ class PaperGNN(CrystalGNN):
         )
         self.norms = torch.nn.ModuleList(torch.nn.BatchNorm1d(hidden) for _ in range(n_conv))
         self.out_activation = out_activation
-        self.dropout = torch.nn.Dropout(dropout)
+        self.dropout = torch.nn.Dropout(self.dropout_rate)
         self.lin1 = torch.nn.Linear(hidden, HEAD_WIDTH)
-        self.lin2 = torch.nn.Linear(HEAD_WIDTH, n_targets)
+        self.lin2 = torch.nn.Linear(HEAD_WIDTH, self.n_targets)
 
     def predict(
         self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None, batch: Tensor | None

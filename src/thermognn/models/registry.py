@@ -48,6 +48,10 @@ class Scaling:
     target: ScalerKind = "minmax"
 
 
+#: Scaling of families that embed the raw atomic number and expand distances in Å.
+RAW_INPUTS = Scaling(node="identity", edge="identity", target="standard")
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """A registered model: its family class and preset hyperparameters.
@@ -76,9 +80,22 @@ class ModelSpec:
     description: str = ""
 
     def class_defaults(self) -> dict[str, Any]:
-        """Default value of every keyword argument of the family's constructor."""
-        params = inspect.signature(self.cls.__init__).parameters
-        return {name: p.default for name, p in params.items() if name != "self"}
+        """Default value of every keyword argument of the family's constructor.
+
+        A constructor that passes ``**kwargs`` on to its base class also takes the base
+        constructor's arguments (its own defaults win).
+        """
+        defaults: dict[str, Any] = {}
+        for klass in self.cls.__mro__:
+            if "__init__" not in vars(klass):
+                continue
+            params = inspect.signature(vars(klass)["__init__"]).parameters.values()
+            for p in params:
+                if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                    defaults.setdefault(p.name, p.default)
+            if not any(p.kind is p.VAR_KEYWORD for p in params):
+                break
+        return defaults
 
     def hparam_names(self) -> set[str]:
         """Keyword arguments accepted by the family's constructor."""
@@ -112,7 +129,7 @@ def register_family(
     family: str,
     *,
     scaling: Scaling,
-    description: str = "",
+    description: str | None = None,
     search_space: Mapping[str, Any] | None = None,
 ) -> Callable[[type[torch.nn.Module]], type[torch.nn.Module]]:
     """Class decorator: register a model family under its own name (no preset).
@@ -124,7 +141,7 @@ def register_family(
     scaling
         How the trainer scales this family's inputs and targets.
     description
-        One line describing the family.
+        One line describing the family (default: the first line of the class docstring).
     search_space
         Hyperparameters a sweep or search tunes, name → choices: a list (categorical),
         or ``{"low": …, "high": …, "log": bool, "step": …}`` (integers when both bounds
@@ -135,8 +152,9 @@ def register_family(
     """
 
     def decorate(cls: type[torch.nn.Module]) -> type[torch.nn.Module]:
-        _FAMILIES[family] = (cls, scaling, description)
-        register_model(family, family=family, description=description)
+        text = description if description is not None else _summary(cls)
+        _FAMILIES[family] = (cls, scaling, text)
+        register_model(family, family=family, description=text)
         if search_space is not None:
             _check_space_names(family, search_space)
             _SEARCH_SPACES[family] = dict(search_space)
@@ -145,6 +163,12 @@ def register_family(
         return cls
 
     return decorate
+
+
+def _summary(cls: type) -> str:
+    """First line of a class docstring without its full stop ("" without a docstring)."""
+    lines = (cls.__doc__ or "").strip().splitlines()
+    return lines[0].rstrip(".") if lines else ""
 
 
 def register_model(name: str, *, family: str, description: str = "", **defaults: Any) -> None:

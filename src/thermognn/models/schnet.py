@@ -11,6 +11,8 @@ several images included (PyG adds or removes none here).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 from torch_geometric.nn import MessagePassing
@@ -23,7 +25,8 @@ from thermognn.models.layers import (
     global_pool,
     readout_head,
 )
-from thermognn.models.registry import Scaling, register_family
+from thermognn.models.registry import RAW_INPUTS, register_family
+from thermognn.settings import DEFAULT_CUTOFF
 
 #: Largest atomic number the embedding table holds.
 MAX_Z = 100
@@ -77,18 +80,12 @@ class Interaction(torch.nn.Module):
         return x + self.lin(self.act(self.conv(x, edge_index, rbf, envelope)))
 
 
-@register_family(
-    "schnet",
-    scaling=Scaling(node="identity", edge="identity", target="standard"),
-    description="SchNet-like continuous-filter convolutions on a Gaussian radial basis",
-)
+@register_family("schnet", scaling=RAW_INPUTS)
 class SchNetGNN(CrystalGNN):
-    """SchNet-like network for crystal graphs.
+    """SchNet-like continuous-filter convolutions on a Gaussian radial basis.
 
     Parameters
     ----------
-    in_channels
-        Node feature columns (column 0 must be the atomic number).
     n_interactions
         Interaction blocks.
     n_rbf
@@ -98,29 +95,25 @@ class SchNetGNN(CrystalGNN):
     cutoff
         Cutoff of the radial basis and of the cosine envelope, Å (the trainer sets it
         to the graph cutoff).
-    pool
-        Pooling of the atom-wise outputs: ``mean`` (intensive labels), ``add`` or ``max``.
 
-    ``hidden``, ``dropout`` (in the atom-wise readout) and ``n_targets`` as in
-    :class:`~thermognn.models.layers.CrystalGNN`.
+    ``**shared``: ``in_channels`` (column 0 must be the atomic number), ``hidden``,
+    ``pool`` (of the atom-wise outputs: ``mean`` for intensive labels), ``dropout`` (in
+    the atom-wise readout) and ``n_targets`` of :class:`~thermognn.models.layers.CrystalGNN`.
     """
 
     title = "SchNet"
 
     def __init__(
         self,
-        in_channels: int = 4,
-        hidden: int = 64,
         n_interactions: int = 3,
         n_rbf: int = 32,
         n_filters: int | None = None,
-        cutoff: float = 5.5,
-        pool: str = "mean",
-        dropout: float = 0.0,
-        n_targets: int = 1,
+        cutoff: float = DEFAULT_CUTOFF,
+        **shared: Any,
     ) -> None:
-        super().__init__(pool)
-        if in_channels < 1:
+        super().__init__(**shared)
+        hidden = self.hidden
+        if self.in_channels < 1:
             raise ValueError("SchNet needs the atomic number as node feature column 0")
         n_filters = n_filters or hidden
         self.cutoff = float(cutoff)
@@ -129,7 +122,9 @@ class SchNetGNN(CrystalGNN):
         self.interactions = torch.nn.ModuleList(
             Interaction(hidden, n_rbf, n_filters) for _ in range(n_interactions)
         )
-        self.readout = readout_head(hidden, hidden // 2, ShiftedSoftplus(), dropout, n_targets)
+        self.readout = readout_head(
+            hidden, hidden // 2, ShiftedSoftplus(), self.dropout_rate, self.n_targets
+        )
 
     def predict(
         self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None, batch: Tensor | None
