@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import math
 import socket
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,8 @@ from thermognn.experiments.jobs import (
 )
 from thermognn.experiments.records import as_float
 from thermognn.experiments.tasks import ClusterSpec, TaskPool
-from thermognn.settings import TrainSettings
+from thermognn.settings import DEFAULT_CUTOFF, TrainSettings
+from thermognn.studies.options import StudyOptions
 from thermognn.studies.optuna_io import (
     IDENTITY_ATTR,
     PRUNERS,
@@ -93,21 +94,7 @@ def run_search(
     startup_trials: int = 10,
     sampler: str = "tpe",
     sampler_seed: int | None = None,
-    epochs: int | None = None,
-    patience: int | None = None,
-    batch_size: int | None = None,
-    seed: int = 0,
-    split: Sequence[float] = (0.7, 0.15, 0.15),
-    device: str | None = None,
-    workers: int | None = None,
-    scheduler: str | None = None,
-    connect_timeout: float = 10.0,
-    keep: str = "best",
-    cutoff: float = 5.5,
-    cache_dir: str | Path | None = None,
-    plots: bool = True,
-    progress: Callable[[int, int], None] | None = None,
-    split_ids: Mapping[str, Sequence[int]] | None = None,
+    **options: Any,
 ) -> SweepResult:
     """Search ``space`` with Optuna (TPE + pruning); rank on validation MAE.
 
@@ -141,13 +128,10 @@ def run_search(
         ``tpe`` (default) or ``random`` (a baseline for the TPE search).
     sampler_seed
         Seed of the sampler (default: ``seed``).
-    split_ids
-        An explicit ``{"train", "val", "test"}`` split by row id (e.g. a grid sweep's
+    **options
+        :class:`~thermognn.studies.options.StudyOptions`, as for
+        :func:`~thermognn.studies.run_sweep` (``split_ids``: e.g. a grid sweep's
         ``split.json``, so search and grid are ranked on the same validation rows).
-    epochs, patience, batch_size, seed, split, device
-        Training settings.
-    workers, scheduler, connect_timeout, keep, cutoff, cache_dir, plots, progress
-        As :func:`~thermognn.studies.run_sweep`.
 
     Returns
     -------
@@ -156,13 +140,13 @@ def run_search(
     """
     if trials < 1:
         raise ThermognnError(f"trials must be ≥ 1, got {trials}")
+    opts = StudyOptions.of(options)
     out = Path(out)
     if ranges:
         space = space.as_ranges()
-    data = DatasetRef.of(db, label, query, cutoff, cache_dir)
-    train = TrainSettings.of(
-        None, epochs=epochs, patience=patience, batch_size=batch_size, seed=seed, device=device
-    )
+    cutoff = DEFAULT_CUTOFF if opts.cutoff is None else opts.cutoff
+    data = DatasetRef.of(db, label, query, cutoff, opts.cache_dir)
+    train = TrainSettings.of(None, **opts.train_updates())
     spec = storage_spec(storage, out)
     prune = PrunerSpec(pruner, train.epochs, warmup=pruner_warmup)
     settings = {
@@ -178,10 +162,10 @@ def run_search(
         out,
         kind="optuna",
         train=train,
-        fractions=split,
-        keep=keep,
+        fractions=opts.split,
+        keep=opts.keep,
         settings=settings,
-        split=split_ids,
+        split=opts.split_ids,
     )
     identity = {
         "label": label,
@@ -194,7 +178,7 @@ def run_search(
         spec,
         study_name,
         identity,
-        seed=seed if sampler_seed is None else sampler_seed,
+        seed=opts.seed if sampler_seed is None else sampler_seed,
         pruner=prune,
         startup_trials=startup_trials,
         sampler=sampler,
@@ -203,15 +187,15 @@ def run_search(
     _reconcile(optuna_study, study, owner, spec)
     search = _Search(optuna_study, study, space, owner, spec, prune, trials, epoch_budget)
     skipped = len(study.table.rows())
-    with TaskPool(ClusterSpec(workers, scheduler, connect_timeout)) as pool:
+    with TaskPool(ClusterSpec(opts.workers, opts.scheduler, opts.connect_timeout)) as pool:
         outcomes = pool.imap_unordered(
             train_job, search.asks(), window=pool.n_workers, on_error=crashed
         )
         for job, outcome in outcomes:
             search.record(job, outcome)
-            if progress is not None:
-                progress(search.counted(), trials)
-    return study.finish(ran=search.ran, skipped=skipped, plots=plots)
+            if opts.progress is not None:
+                opts.progress(search.counted(), trials)
+    return study.finish(ran=search.ran, skipped=skipped, plots=opts.plots)
 
 
 class _Search:

@@ -18,16 +18,16 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from thermognn.errors import ThermognnError
 from thermognn.experiments import ExperimentResult, run_experiment
 from thermognn.experiments.records import ResultTable, format_cell, write_json
 from thermognn.settings import ArmSpec, ExperimentSpec, Selection, TestSetSpec, TrainSettings
+from thermognn.studies.options import StudyOptions
 from thermognn.studies.space import PAPER_GRID, SearchSpace, TrialPoint
-from thermognn.studies.trials import KEEP_CHOICES, TRIAL_COLUMNS, SweepResult, best_row
+from thermognn.studies.trials import TRIAL_COLUMNS, SweepResult, best_row
 
 logger = logging.getLogger(__name__)
 
@@ -104,23 +104,9 @@ def run_sweep(
     out: str | Path,
     query: str | None = "labeled=1",
     grid: SearchSpace = PAPER_GRID,
-    epochs: int | None = None,
-    patience: int | None = None,
-    batch_size: int | None = None,
-    seed: int = 0,
-    split: Sequence[float] = (0.7, 0.15, 0.15),
-    device: str | None = None,
-    workers: int | None = None,
-    scheduler: str | None = None,
-    connect_timeout: float = 10.0,
-    keep: str = "best",
     retry_failed: bool = False,
-    cutoff: float | None = None,
-    cache_dir: str | Path | None = None,
-    plots: bool = True,
-    progress: Callable[[int, int], None] | None = None,
     train: TrainSettings | None = None,
-    split_ids: Mapping[str, Sequence[int]] | None = None,
+    **options: Any,
 ) -> SweepResult:
     """Train every point of ``grid`` on the same rows; rank on validation MAE.
 
@@ -137,73 +123,46 @@ def run_sweep(
     grid
         The hyperparameter grid (:data:`~thermognn.studies.space.PAPER_GRID`, or a
         sub-grid from :meth:`~thermognn.studies.space.SearchSpace.restrict`).
-    epochs, patience, batch_size, device, cutoff
-        Training settings of every trial (default: ``train`` or
-        :class:`~thermognn.settings.TrainSettings`).
-    seed
-        Seed of the test reservation, the shared subsample and every model's weights.
-    split
-        (train, val, test) fractions.
-    workers, scheduler, connect_timeout
-        LocalCluster size (``0``: in this process) or the address of a Dask
-        scheduler, and how long to wait for it (s).
-    keep
-        Run folders kept: ``best`` (``out/best``, default), ``all`` (``out/runs/…``
-        too) or ``none``.
     retry_failed
         Re-run trials recorded as ``failed``.
-    cache_dir
-        Graph cache folder.
-    plots
-        Write the violin plots.
-    progress
-        Called as ``progress(done, total)`` after each trial.
     train
         Base training recipe (the grid point sets model, hyperparameters and lr).
-    split_ids
-        An explicit ``{"train", "val", "test"}`` split by row id (e.g. an experiment's
-        pool and reserved test sets): the test rows are reserved as given, the trials
-        train and validate on the others.
+    **options
+        :class:`~thermognn.studies.options.StudyOptions`: ``epochs``, ``patience``,
+        ``batch_size``, ``device``, ``cutoff`` (override ``train``), ``seed``, ``split``,
+        ``split_ids``, ``workers``, ``scheduler``, ``connect_timeout``, ``keep``,
+        ``cache_dir``, ``plots`` and ``progress``.
 
     Returns
     -------
     SweepResult
         All recorded trials, the best one, and how many ran now.
     """
-    if keep not in KEEP_CHOICES:
-        raise ThermognnError(f"keep must be one of {', '.join(KEEP_CHOICES)}, got {keep!r}")
-    recipe = TrainSettings.of(
-        train,
-        epochs=epochs,
-        patience=patience,
-        batch_size=batch_size,
-        seed=seed,
-        device=device,
-        cutoff=cutoff,
-    )
+    opts = StudyOptions.of(options)
+    recipe = TrainSettings.of(train, **opts.train_updates(), cutoff=opts.cutoff)
     spec = sweep_spec(
         grid,
         label,
         recipe,
         query=None if query in (None, "", "labeled=1") else str(query),
-        split=split,
-        split_ids=split_ids,
+        split=opts.split,
+        split_ids=opts.split_ids,
     )
     out = Path(out)
     experiment = run_experiment(
         db,
         spec,
         out=out,
-        workers=workers,
-        scheduler=scheduler,
-        connect_timeout=connect_timeout,
-        keep="none" if keep == "none" else "all",
-        cache_dir=cache_dir,
-        progress=progress,
+        workers=opts.workers,
+        scheduler=opts.scheduler,
+        connect_timeout=opts.connect_timeout,
+        keep="none" if opts.keep == "none" else "all",
+        cache_dir=opts.cache_dir,
+        progress=opts.progress,
         retry_failed=retry_failed,
     )
     points = {p.trial_id: p for p in grid.points()}
-    rows = trial_rows(experiment, points, keep)
+    rows = trial_rows(experiment, points, opts.keep)
     table = ResultTable(out / "trials.csv", TRIAL_COLUMNS)
     table.path.unlink(missing_ok=True)
     table.append_many(rows)
@@ -212,8 +171,8 @@ def run_sweep(
         out / "split.json", experiment.plan.selection(first, experiment.plan.max_size(first), 0)
     )
     result = SweepResult(out, rows, best_row(rows), experiment.ran, experiment.skipped)
-    _write_best(out, label, result, keep)
-    if plots:
+    _write_best(out, label, result, opts.keep)
+    if opts.plots:
         from thermognn.studies.plots import plot_violins
 
         figure = plot_violins(rows, out / "violins.png")
