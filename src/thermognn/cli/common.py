@@ -76,6 +76,21 @@ def parse_key_values(items: list[str], option: str) -> dict[str, Any]:
     return values
 
 
+def add_command(
+    sub: argparse._SubParsersAction, name: str, doc: str | None
+) -> argparse.ArgumentParser:
+    """The parser of subcommand ``name``, documented by its module docstring ``doc``.
+
+    The docstring's title (````thermognn name``: what it does.``) gives the one-line
+    help, the text after the colon; the paragraphs after the title, up to a literal
+    example (``::``), give the description.
+    """
+    title, _, body = (doc or "").strip().partition("\n\n")
+    summary = " ".join(title.split(": ", 1)[-1].split()).rstrip(".")
+    description = body.split("::")[0].strip()
+    return sub.add_parser(name, help=summary or None, description=description or None)
+
+
 def option_values(
     args: argparse.Namespace, names: Iterable[str], prefix: str = ""
 ) -> dict[str, Any]:
@@ -129,7 +144,7 @@ def calculator_options(args: argparse.Namespace) -> dict[str, Any]:
     return parse_key_values(getattr(args, "calculator_option", None) or [], "--calculator-option")
 
 
-def add_hparam_options(parser: argparse.ArgumentParser, hparam_help: str) -> None:
+def add_hparam_options(parser: argparse._ActionsContainer, hparam_help: str) -> None:
     """``--hidden --dropout --hparam KEY=VALUE`` (read back by ``train.parse_hparams``)."""
     parser.add_argument("--hidden", type=int, default=None, help="hidden channels")
     parser.add_argument("--dropout", type=float, default=None, help="dropout probability")

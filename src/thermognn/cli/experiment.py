@@ -25,15 +25,11 @@ from __future__ import annotations
 
 import argparse
 
-from thermognn.cli.common import add_dask_options, print_differences, progress_callback
+from thermognn.cli.common import add_command, add_dask_options, print_differences, progress_callback
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "experiment",
-        help="run an experiment: arms × shared test sets × sizes × paired seeds",
-        description=__doc__.split("::")[0] if __doc__ else None,
-    )
+    p = add_command(sub, "experiment", __doc__)
     p.add_argument("spec", help="TOML file with an [experiment] table")
     p.add_argument("--db", required=True, help="study database")
     p.add_argument("--out", required=True, help="experiment folder (resumed when it exists)")

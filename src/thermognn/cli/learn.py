@@ -34,11 +34,7 @@ TRAIN_OPTIONS = {k: v for k, v in SETTING_OPTIONS.items() if k not in ("seed",)}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "learn",
-        help="active learning: label what an ensemble is least sure of, retrain, repeat",
-        description=__doc__.split("\n\n")[1] if __doc__ else None,
-    )
+    p = common.add_command(sub, "learn", __doc__)
     p.add_argument("--db", help="study database")
     p.add_argument("--out", help="learning run folder (resumed when it exists)")
     p.add_argument("--name", default=None, help="run name in the database (default: folder name)")

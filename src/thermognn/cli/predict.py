@@ -1,4 +1,9 @@
-"""``thermognn predict``: predictions of a trained run for structure files or database rows."""
+"""``thermognn predict``: predictions of a trained run for structure files or database rows.
+
+Predict with a run folder (or a folder of per-label runs) for every structure in
+FILE... (all frames of each; any format ASE reads) and/or the rows of --db selected by
+--query; prints a table with units and writes a CSV.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +11,20 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from thermognn.cli.common import add_choice, add_config_option, parse_supercell, resolve_config
+from thermognn.cli.common import (
+    add_choice,
+    add_command,
+    add_config_option,
+    parse_supercell,
+    resolve_config,
+)
 
 #: Rows of the predictions table shown on the terminal (the CSV has all of them).
 SHOWN_ROWS = 20
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "predict",
-        help="predict labels for structure files (any ASE format) or database rows",
-        description="Predict with a run folder (or a folder of per-label runs) for every "
-        "structure in FILE... (all frames of each; any format ASE reads) and/or the rows "
-        "of --db selected by --query; prints a table with units and writes a CSV.",
-    )
+    p = add_command(sub, "predict", __doc__)
     p.add_argument("run", nargs="?", help="run folder (or a folder of per-label run folders)")
     p.add_argument(
         "--model",

@@ -1,20 +1,19 @@
-"""``thermognn reproduce``: the paper's whole study on the bundled data set."""
+"""``thermognn reproduce``: the paper's whole study on the bundled data set.
+
+Sweep, best models for the four labels, phonon-vs-random learning curves, MD
+comparison, explanations, E_g(T) and an HTML report. Resumable: finished stages are
+kept.
+"""
 
 from __future__ import annotations
 
 import argparse
 
-from thermognn.cli.common import parse_supercell
+from thermognn.cli.common import add_command, parse_supercell
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "reproduce",
-        help="run the paper's study on the bundled data set and write the report",
-        description="Sweep, best models for the four labels, phonon-vs-random learning "
-        "curves, MD comparison, explanations, E_g(T) and an HTML report. Resumable: "
-        "finished stages are kept.",
-    )
+    p = add_command(sub, "reproduce", __doc__)
     p.add_argument("--out", default="runs/reproduce", help="run folder")
     p.add_argument("--preset", default="quick", help="quick (default), paper, smoke")
     p.add_argument("--db", default=None, help="use this study database instead of the bundled one")

@@ -39,13 +39,11 @@ import inspect
 import shlex
 from typing import Any
 
+from thermognn.cli.common import add_command
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "run",
-        help="run every stage of a TOML study file",
-        description=__doc__.split("::")[0] if __doc__ else None,
-    )
+    p = add_command(sub, "run", __doc__)
     p.add_argument("config", help="study TOML file")
     p.add_argument(
         "--dry-run", action="store_true", help="validate the file and print the plan, run nothing"

@@ -1,4 +1,10 @@
-"""``thermognn sample``: displaced configurations into the study database."""
+"""``thermognn sample``: displaced configurations into the study database.
+
+Sample configurations of a reference crystal with a registered scheme (built in:
+random, phonon, phonon-gaussian, normal-mode, md; plug-ins add more, --list-schemes
+shows them all). Re-running tops up: configurations already written for the same
+settings are skipped.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +15,7 @@ from thermognn.cli import common
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "sample",
-        help="sample displaced configurations into a study database",
-        description="Sample configurations of a reference crystal with a registered scheme "
-        "(built in: random, phonon, phonon-gaussian, normal-mode, md; plug-ins add more, "
-        "--list-schemes shows them all). Re-running tops up: configurations already "
-        "written for the same settings are skipped.",
-    )
+    p = common.add_command(sub, "sample", __doc__)
     p.add_argument("--db", required=True, help="study database (SQLite path or ASE URL)")
     p.add_argument("--study", default=None, help="study name (checked against the database)")
     p.add_argument("--material", required=True, help="Ag3SBr, Ag3SI, Ag3SBrI, Ag3SBr0.5I or a file")
