@@ -20,7 +20,7 @@ import logging
 import math
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -222,15 +222,10 @@ class ExperimentPlan:
         return sorted({r for ids in self.test_sets.values() for r in ids})
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "seed": self.seed,
-            "val_fraction": self.val_fraction,
-            "test_sets": self.test_sets,
-            "pools": self.pools,
-            "set_aside": self.set_aside,
-            "blocks": {str(k): v for k, v in self.blocks.items() if not v.startswith("row:")},
-            "arm_specs": self.arm_specs,
-        }
+        """Every field, JSON-ready; ``blocks`` only of the rows that share a block."""
+        data = asdict(self)
+        data["blocks"] = {str(k): v for k, v in self.blocks.items() if not v.startswith("row:")}
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ExperimentPlan:
