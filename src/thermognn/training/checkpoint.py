@@ -43,10 +43,9 @@ class RunRecord:
 
     Attributes
     ----------
-    model
-        Registry name (``paper-1``, ``schnet``, …).
-    family
-        Model family (``paper``, ``schnet``, ``cgcnn``).
+    model, family
+        The model's registry and family names
+        (:class:`~thermognn.models.registry.ModelSpec` ``name`` and ``family``).
     hparams
         Every constructor argument of the model, resolved.
     labels, units
