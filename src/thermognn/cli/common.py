@@ -86,7 +86,7 @@ def add_command(
     example (``::``), give the description.
     """
     title, _, body = (doc or "").strip().partition("\n\n")
-    summary = " ".join(title.split(": ", 1)[-1].split()).rstrip(".")
+    summary = " ".join(title.split(": ", 1)[-1].split()).rstrip(".").replace("%", "%%")
     description = body.split("::")[0].strip()
     return sub.add_parser(name, help=summary or None, description=description or None)
 

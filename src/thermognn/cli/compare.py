@@ -1,6 +1,8 @@
-"""``thermognn compare``: the MD vs phonon table (paper SI Table 1), on Dask.
+"""``thermognn compare``: MD vs phonon data sets, one model each, cross-scored (paper SI Table 1).
 
-Like for like: the same material(s) on both sides, a test set reserved per set first
+Train one model per scheme on equally many structures and report train/validation/test
+metrics on its own data and on the other scheme's data (complementary), on Dask. Like
+for like: the same material(s) on both sides, a test set reserved per set first
 (MD snapshots by whole trajectory blocks), equally many training structures per set,
 paired seeds, every model scored on every test set. Writes the experiment folder
 (``results.csv``, ``test_sets.json``, ``differences.csv``; re-run to resume) plus
@@ -12,29 +14,21 @@ from __future__ import annotations
 import argparse
 
 from thermognn.cli import sweep
-from thermognn.cli.common import add_config_option
+from thermognn.cli.common import add_command, add_config_option, add_setting_options
+
+#: Options that pick the compared sets' rows, each ``None`` unless given: (type, help).
+SET_OPTIONS: dict[str, tuple[type, str]] = {
+    "n": (int, "training structures per set (default: as many as every pool allows)"),
+    "material": (str, "materials of both sides (default: those all sets hold)"),
+}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "compare",
-        help="MD vs phonon data sets: one model each, cross-scored (paper SI Table 1)",
-        description="Train one model per scheme on equally many structures and report "
-        "train/validation/test metrics on its own data and on the other scheme's data "
-        "(complementary); write comparison.csv and comparison.md.",
-    )
+    p = add_command(sub, "compare", __doc__)
     sweep.add_data_options(p, label="band_gap")
     p.add_argument("--schemes", default="md,phonon", help="schemes compared, comma list")
-    p.add_argument(
-        "--n",
-        type=int,
-        default=None,
-        help="training structures per set (default: as many as every pool allows)",
-    )
     p.add_argument("--seeds", type=int, default=5, help="paired seeds")
-    p.add_argument(
-        "--material", default=None, help="materials of both sides (default: those all sets hold)"
-    )
+    add_setting_options(p, SET_OPTIONS)
     sweep.add_run_options(p)
     add_config_option(p)
     p.set_defaults(func=run)

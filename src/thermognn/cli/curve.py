@@ -1,6 +1,8 @@
-"""``thermognn curve``: learning curves with cross-tests (paper Fig. 4), on Dask.
+"""``thermognn curve``: learning curves, train size × seeds × scheme, cross-tested (paper Fig. 4).
 
-A test set of ``--test-size`` structures is reserved per set first; models trained on
+Reserve a test set per scheme, train models on increasing numbers of structures of each
+scheme (and of both), test each on its own scheme, the complementary one and the
+combined set, on Dask. A test set of ``--test-size`` structures is reserved per set first; models trained on
 each size × paired seed × set (and on every set together) are tested on every set's
 reserved rows and on their union. Writes the experiment folder: ``OUT/results.csv``
 (appended as models finish; re-run to resume), ``OUT/test_sets.json``,
@@ -13,17 +15,16 @@ from __future__ import annotations
 import argparse
 
 from thermognn.cli import sweep
-from thermognn.cli.common import add_choice, add_config_option, print_differences
+from thermognn.cli.common import (
+    add_choice,
+    add_command,
+    add_config_option,
+    print_differences,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "curve",
-        help="learning curves: train size × seeds × scheme, cross-tested (paper Fig. 4)",
-        description="Reserve a test set per scheme, train models on increasing numbers of "
-        "structures of each scheme (and of both), test each on its own scheme, the "
-        "complementary one and the combined set; write curves.csv and learning_curves.png.",
-    )
+    p = add_command(sub, "curve", __doc__)
     sweep.add_data_options(p, label="band_gap")
     p.add_argument("--schemes", default="phonon,random", help="schemes compared, comma list")
     p.add_argument("--sizes", default="100,250,500,1000", help="training sizes, comma list")

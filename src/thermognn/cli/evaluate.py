@@ -1,20 +1,19 @@
-"""``thermognn evaluate``: metrics and parity data of trained runs on any selection."""
+"""``thermognn evaluate``: metrics and parity data of trained runs on any selection.
+
+Evaluate a run folder (or a folder of per-label runs) on a selection of a study
+database; writes metrics.json and parity.csv per run.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from thermognn.cli.common import add_config_option, resolve_config
+from thermognn.cli.common import add_command, add_config_option, resolve_config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "evaluate",
-        help="metrics (MAE, RMSE, R², max error) and parity data of a run on a database",
-        description="Evaluate a run folder (or a folder of per-label runs) on a selection of "
-        "a study database; writes metrics.json and parity.csv per run.",
-    )
+    p = add_command(sub, "evaluate", __doc__)
     p.add_argument("run", help="run folder (or a folder of per-label run folders)")
     p.add_argument("--db", help="study database")
     p.add_argument("--query", default="labeled=1", help="ASE selection (default: labeled=1)")

@@ -1,10 +1,18 @@
-"""``thermognn explain``: GNNExplainer bond importances of trained runs (paper Fig. 5)."""
+"""``thermognn explain``: GNNExplainer bond importances of trained runs (paper Fig. 5).
+
+Explain one or several runs (e.g. one setting's seeds) on the same structures: structure
+files, or rows of a study database — by default the test rows every run shares
+(split.json), never training rows unless allowed. Edge masks are merged per atom pair by
+their mean (both directions, every periodic image), averaged over explainer seeds and
+aggregated per species pair; across models: mean and 95% interval. Writes tables,
+densities and a 3D view.
+"""
 
 from __future__ import annotations
 
 import argparse
 
-from thermognn.cli.common import parse_numbers
+from thermognn.cli.common import add_command, parse_numbers
 
 
 def _runs(text: str) -> list[str]:
@@ -16,16 +24,7 @@ def _ids(text: str) -> list[int]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "explain",
-        help="which bonds a trained model relies on (GNNExplainer)",
-        description="Explain one or several runs (e.g. one setting's seeds) on the same "
-        "structures: structure files, or rows of a study database — by default the test "
-        "rows every run shares (split.json), never training rows unless allowed. Edge "
-        "masks are merged per atom pair by their mean (both directions, every periodic "
-        "image), averaged over explainer seeds and aggregated per species pair; across "
-        "models: mean and 95%% interval. Writes tables, densities and a 3D view.",
-    )
+    p = add_command(sub, "explain", __doc__)
     p.add_argument("run", help="run folder (model.json + model.pt)")
     p.add_argument("files", nargs="*", help="structure files (any ASE format)")
     p.add_argument(

@@ -1,4 +1,9 @@
-"""``thermognn label``: label every unlabeled row, in parallel on Dask, resumably."""
+"""``thermognn label``: label every unlabeled row, in parallel on Dask, resumably.
+
+Label the unlabeled rows of a study database. Only this process writes the database, one
+row per finished result: interrupting it loses at most the rows in flight, and re-
+running resumes. Failed rows keep their label_error.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,7 @@ from thermognn.cli import common
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "label",
-        help="label unlabeled rows (GFN1-xTB by default) on a Dask cluster",
-        description="Label the unlabeled rows of a study database. Only this process writes "
-        "the database, one row per finished result: interrupting it loses at most the rows "
-        "in flight, and re-running resumes. Failed rows keep their label_error.",
-    )
+    p = common.add_command(sub, "label", __doc__)
     p.add_argument("--db", required=True)
     p.add_argument("--study", default=None)
     p.add_argument(

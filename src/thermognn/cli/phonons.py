@@ -1,4 +1,9 @@
-"""``thermognn phonons``: harmonic force constants with phonopy → DIR/phonopy_params.yaml."""
+"""``thermognn phonons``: harmonic force constants with phonopy → DIR/phonopy_params.yaml.
+
+Compute force constants of a reference crystal's unit cell with phonopy and any
+supported calculator; writes DIR/phonopy_params.yaml (force constants included) and
+prints the thermal amplitudes at --temperature.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,7 @@ from thermognn.cli import common
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "phonons",
-        help="harmonic force constants (phonopy, finite displacements)",
-        description="Compute force constants of a reference crystal's unit cell with phonopy "
-        "and any supported calculator; writes DIR/phonopy_params.yaml (force constants "
-        "included) and prints the thermal amplitudes at --temperature.",
-    )
+    p = common.add_command(sub, "phonons", __doc__)
     p.add_argument(
         "--material", required=True, help="Ag3SBr, Ag3SI or a structure file (unit cell)"
     )

@@ -1,4 +1,11 @@
-"""``thermognn relax``: a reference crystal at the calculator's own equilibrium."""
+"""``thermognn relax``: relax a reference crystal (positions and cell) to the calculator's equilibrium.
+
+Relax positions and cell of a unit cell with any calculator (ASE's FrechetCellFilter and
+BFGS/FIRE, space group kept with FixSymmetry) and write it with its final energy, forces
+and stress. Prints and records (OUT.relax.json) the residual forces and stress before
+and after. Use the result as --material of phonons and sample, so the phonons are those
+of the calculator's equilibrium.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +15,7 @@ from thermognn.cli import common
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "relax",
-        help="relax a reference crystal (positions and cell) with the chosen calculator",
-        description="Relax positions and cell of a unit cell with any calculator (ASE's "
-        "FrechetCellFilter and BFGS/FIRE, space group kept with FixSymmetry) and write it "
-        "with its final energy, forces and stress. Prints and records (OUT.relax.json) the "
-        "residual forces and stress before and after. Use the result as --material of "
-        "phonons and sample, so the phonons are those of the calculator's equilibrium.",
-    )
+    p = common.add_command(sub, "relax", __doc__)
     p.add_argument("--material", required=True, help="Ag3SBr, Ag3SI or a structure file")
     p.add_argument(
         "--calculator",

@@ -1,12 +1,15 @@
-"""``thermognn sweep``: the paper's hyperparameter grid, or an Optuna search of it.
+"""``thermognn sweep``: hyperparameter sweep, the paper's 480-model grid or an Optuna search.
 
-Every trial trains on one fixed training split and is ranked on one fixed validation
-split; the best is reported with its test metrics. Trials run on a Dask LocalCluster
-(``--workers``) or an existing scheduler (``--scheduler``); each finished trial is
-appended to ``OUT/trials.csv`` at once, and re-running the command resumes.
-
-This module also holds the options shared by ``sweep``, ``curve`` and ``compare``.
+Train every model of a hyperparameter grid (paper-1…6 × lr × hidden × dropout; --grid
+paper is the paper's 480) or an Optuna search of the same space; write trials.csv,
+best/, violins.png. Every trial trains on one fixed training split and is ranked on one
+fixed validation split; the best is reported with its test metrics. Trials run on a
+Dask LocalCluster (``--workers``) or an existing scheduler (``--scheduler``); each
+finished trial is appended to ``OUT/trials.csv`` at once, and re-running the command
+resumes.
 """
+
+# This module also holds the options shared by ``sweep``, ``curve`` and ``compare``.
 
 from __future__ import annotations
 
@@ -69,6 +72,14 @@ OPTUNA_OPTIONS = (
     "study_name",
     "epoch_budget",
 )
+
+
+#: Optuna options that default to ``None`` (the search's own default): (type, help).
+OPTUNA_SETTINGS: dict[str, tuple[type, str]] = {
+    "pruner_warmup": (int, "Optuna: epochs before a trial may be pruned (default: --epochs / 10)"),
+    "storage": (str, "Optuna: storage file or URL shared by machines (default OUT/optuna.log)"),
+    "epoch_budget": (int, "Optuna: stop asking for trials after this many epochs in total"),
+}
 
 
 def add_cluster_options(p: argparse.ArgumentParser) -> None:
@@ -175,14 +186,7 @@ def run_study(
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "sweep",
-        help="hyperparameter sweep: the paper's 480-model grid or an Optuna search, on Dask",
-        description="Train every model of a hyperparameter grid (paper-1…6 × lr × hidden × "
-        "dropout; --grid paper is the paper's 480) or an Optuna search of the same space, on "
-        "one fixed split; rank on validation MAE; write trials.csv, best/, violins.png. "
-        "Re-run to resume.",
-    )
+    p = common.add_command(sub, "sweep", __doc__)
     add_data_options(p)
     p.add_argument("--grid", default="paper", help="base grid: paper (480) or small (16)")
     p.add_argument("--models", default=None, help="architectures, comma list (sub-grid)")
@@ -210,24 +214,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         ("median", "sha", "none"),
         "Optuna: median or successive-halving pruning on validation loss",
     )
-    p.add_argument(
-        "--pruner-warmup",
-        type=int,
-        default=None,
-        help="Optuna: epochs before a trial may be pruned (default: a tenth of --epochs)",
-    )
-    p.add_argument(
-        "--storage",
-        default=None,
-        help="Optuna: storage file or URL shared by machines (default OUT/optuna.log)",
-    )
     p.add_argument("--study-name", default="thermognn-sweep", help="Optuna study name")
-    p.add_argument(
-        "--epoch-budget",
-        type=int,
-        default=None,
-        help="Optuna: stop asking for trials after this many epochs in total",
-    )
+    common.add_setting_options(p, OPTUNA_SETTINGS)
     add_training_options(p)
     add_cluster_options(p)
     common.add_choice(

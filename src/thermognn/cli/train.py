@@ -1,5 +1,10 @@
 """``thermognn train``: train a model on a labeled study database, write a run folder.
 
+Train a graph neural network on the labeled rows of a study database and write a run
+folder: model.pt (weights), model.json (record), split.json, metrics.json,
+predictions.csv, history.csv and history.png. Options left out take the defaults of
+thermognn.settings.TrainSettings.
+
 One label gives one run folder (``--out RUN``). Several labels (a comma list or
 ``all``) give one single-target run per label, ``RUN/<label>/`` — what the paper did —
 or, with ``--multi-target``, one model predicting all of them in ``RUN``.
@@ -45,14 +50,7 @@ SETTING_OPTIONS: dict[str, tuple[type, str]] = {
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "train",
-        help="train a GNN (paper-1…paper-6, schnet, cgcnn) on a labeled study database",
-        description="Train a graph neural network on the labeled rows of a study database "
-        "and write a run folder: model.pt (weights), model.json (record), split.json, "
-        "metrics.json, predictions.csv, history.csv and history.png. Options left out "
-        "take the defaults of thermognn.settings.TrainSettings.",
-    )
+    p = common.add_command(sub, "train", __doc__)
     p.add_argument("--db", help="study database")
     p.add_argument(
         "--data",

@@ -1,4 +1,9 @@
-"""``thermognn vasp export|import``: DFT labels through VASP run folders and a SLURM array."""
+"""``thermognn vasp export|import``: DFT labels through VASP run folders and a SLURM array.
+
+Production DFT labels: 'export' writes one VASP single-point folder per unlabeled row
+(POSCAR, INCAR, KPOINTS, POTCAR recipe) plus a SLURM job-array script; 'import' reads
+the finished vasprun.xml files back into the study database.
+"""
 
 from __future__ import annotations
 
@@ -33,13 +38,7 @@ def _key_value(text: str) -> tuple[str, str]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "vasp",
-        help="export VASP run folders for unlabeled rows; import finished vasprun.xml",
-        description="Production DFT labels: 'export' writes one VASP single-point folder per "
-        "unlabeled row (POSCAR, INCAR, KPOINTS, POTCAR recipe) plus a SLURM job-array script; "
-        "'import' reads the finished vasprun.xml files back into the study database.",
-    )
+    p = common.add_command(sub, "vasp", __doc__)
     vsub = p.add_subparsers(dest="vasp_command", metavar="ACTION", required=True)
 
     e = vsub.add_parser("export", help="write one VASP folder per unlabeled row + submit.slurm")
