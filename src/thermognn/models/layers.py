@@ -8,6 +8,8 @@ import torch
 from torch import Tensor
 from torch_geometric.nn import global_add_pool, global_max_pool, global_mean_pool
 
+from thermognn.graphs.features import NODE_FEATURES
+
 #: Graph pooling operators by name (PyG, sparse batches).
 POOLS = {"max": global_max_pool, "mean": global_mean_pool, "add": global_add_pool}
 
@@ -39,7 +41,7 @@ class CrystalGNN(torch.nn.Module):
     Parameters
     ----------
     in_channels
-        Node feature columns per atom.
+        Node feature columns per atom (default: the graphs' :data:`NODE_FEATURES`).
     hidden
         Atom feature channels.
     pool
@@ -66,7 +68,7 @@ class CrystalGNN(torch.nn.Module):
         self,
         pool: str = "mean",
         *,
-        in_channels: int = 4,
+        in_channels: int = len(NODE_FEATURES),
         hidden: int = 64,
         dropout: float = 0.0,
         n_targets: int = 1,
