@@ -12,6 +12,7 @@ paired seeds, every model scored on every test set. Writes the experiment folder
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from thermognn.cli import sweep
 from thermognn.cli.common import add_command, add_config_option, add_setting_options
@@ -40,17 +41,7 @@ def run(args: argparse.Namespace) -> int:
 
     from thermognn.studies import run_md_comparison
 
-    result = sweep.run_study(
-        args,
-        "compare",
-        "comparison",
-        run_md_comparison,
-        label=args.label,
-        schemes=sweep.split_list(args.schemes) or [],
-        material=sweep.split_list(args.material),
-        n=args.n,
-        seeds=args.seeds,
-    )
+    result = sweep.run_study(args, "compare", "comparison", run_md_comparison, **options(args))
     console = Console()
     console.print(Markdown(result.markdown))
     console.print(
@@ -58,3 +49,14 @@ def run(args: argparse.Namespace) -> int:
         f"({result.ran} models trained now, {result.skipped} already recorded)"
     )
     return 0
+
+
+def options(args: argparse.Namespace) -> dict[str, Any]:
+    """Keywords of :func:`~thermognn.studies.run_md_comparison` from the command's options."""
+    return {
+        "label": args.label,
+        "schemes": sweep.split_list(args.schemes) or [],
+        "material": sweep.split_list(args.material),
+        "n": args.n,
+        "seeds": args.seeds,
+    }

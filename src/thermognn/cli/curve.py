@@ -13,6 +13,7 @@ reserved rows and on their union. Writes the experiment folder: ``OUT/results.cs
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from thermognn.cli import sweep
 from thermognn.cli.common import (
@@ -58,24 +59,7 @@ def run(args: argparse.Namespace) -> int:
 
     from thermognn.studies import run_learning_curves
 
-    result = sweep.run_study(
-        args,
-        "curve",
-        "learning curves",
-        run_learning_curves,
-        label=sweep.split_list(args.label) or [],
-        schemes=sweep.split_list(args.schemes) or [],
-        sizes=sweep.split_list(args.sizes, int) or [],
-        seeds=args.seeds,
-        test_size=args.test_size,
-        val_fraction=args.val_fraction,
-        combined=not args.no_combined,
-        on_short=args.on_short,
-        spread=args.spread,
-        material=sweep.split_list(args.material),
-        query=None if args.query in (None, "", "labeled=1") else args.query,
-        plots=not args.no_plots,
-    )
+    result = sweep.run_study(args, "curve", "learning curves", run_learning_curves, **options(args))
     failed = {(r["arm"], r["size"], r["seed"]) for r in result.rows if r["status"] != "ok"}
     console = Console()
     print_differences(console, result.experiment.differences)
@@ -86,3 +70,21 @@ def run(args: argparse.Namespace) -> int:
         + "".join(f"; {f.name}" for f in result.figures)
     )
     return 0
+
+
+def options(args: argparse.Namespace) -> dict[str, Any]:
+    """Keywords of :func:`~thermognn.studies.run_learning_curves` from the command's options."""
+    return {
+        "label": sweep.split_list(args.label) or [],
+        "schemes": sweep.split_list(args.schemes) or [],
+        "sizes": sweep.split_list(args.sizes, int) or [],
+        "seeds": args.seeds,
+        "test_size": args.test_size,
+        "val_fraction": args.val_fraction,
+        "combined": not args.no_combined,
+        "on_short": args.on_short,
+        "spread": args.spread,
+        "material": sweep.split_list(args.material),
+        "query": None if args.query in (None, "", "labeled=1") else args.query,
+        "plots": not args.no_plots,
+    }
