@@ -58,12 +58,7 @@ class RowRecord:
     block: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.row_id,
-            "material": self.material,
-            "scheme": self.scheme,
-            "sample_set": self.sample_set,
-        }
+        return {"id": self.row_id, **vars(self)}
 
 
 def row_record(row_id: int, kv: Mapping[str, Any], md_block: int) -> RowRecord:
