@@ -120,3 +120,19 @@ def test_rows_labeled_elsewhere_join_the_study_once(tmp_path):
     assert f"sample:{other.batch_key()}" in target.metadata["config"]
     assert import_rows(target, source, "labeled=1") == 0  # nothing twice
     assert target.ase.count("scheme=reference") == 1
+
+
+def test_select_over_one_connection_gives_the_rows_of_ase_select(tiny_ag3sbr_db):
+    import ase.db
+
+    from thermognn.database.guard import select
+
+    database = ase.db.connect(str(tiny_ag3sbr_db))
+    plain = [(r.id, r.unique_id, dict(r.key_value_pairs)) for r in database.select("labeled=1")]
+    fast = [(r.id, r.unique_id, dict(r.key_value_pairs)) for r in select(database, "labeled=1")]
+    assert fast == plain and plain
+    assert database.connection is None  # closed again
+    with database:  # a caller's own connection is used, not replaced
+        inside = select(database, "labeled=1", columns=["id"])
+        assert database.connection is not None
+    assert [r.id for r in inside] == [r[0] for r in plain]

@@ -37,3 +37,32 @@ def test_workers_start_with_plain_malloc_and_one_thread():
         for key, value in WORKER_MALLOC.items():
             assert env.get(key) == value, key  # in place before the interpreter started
     assert set(threads.values()) == {1} and WORKER_ENV["OMP_NUM_THREADS"] == "1"
+
+
+def test_shared_cluster_serves_several_studies_with_the_same_workers():
+    import os
+
+    from thermognn.experiments.tasks import TaskPool
+    from thermognn.parallel import shared_cluster
+
+    def pids(spec: ClusterSpec) -> set[int]:
+        with TaskPool(spec) as pool:
+            return {pid for _, pid in pool.imap_unordered(_pid, range(4), on_error=_nan)}
+
+    with shared_cluster(ClusterSpec(workers=1)) as spec:
+        assert spec.scheduler and spec.scheduler.startswith("tcp://")
+        first, second = pids(spec), pids(spec)
+    assert first == second and len(first) == 1 and os.getpid() not in first
+    inline = ClusterSpec(workers=0)
+    with shared_cluster(inline) as same:  # no cluster to start: passed through
+        assert same is inline
+
+
+def _pid(_: int) -> int:
+    import os
+
+    return os.getpid()
+
+
+def _nan(_: int, exc: BaseException) -> int:
+    raise exc

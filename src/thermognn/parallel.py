@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from typing import Any
 
 from thermognn.errors import ThermognnError
@@ -85,3 +87,23 @@ def open_client(spec: ClusterSpec) -> tuple[Any, Any]:
             silence_logs=logging.ERROR,
         )
     return Client(cluster), cluster
+
+
+@contextmanager
+def shared_cluster(spec: ClusterSpec) -> Iterator[ClusterSpec]:
+    """One LocalCluster for several studies in a row; yields the spec that joins it.
+
+    Every study opens its own client; pointed at this cluster's scheduler they reuse its
+    worker processes, so imports and the data sets a worker keeps in memory
+    (:class:`~thermognn.experiments.jobs.DatasetRef`) are paid once, not per study.
+    An external scheduler or ``workers=0`` is passed through unchanged.
+    """
+    if spec.inline or spec.scheduler:
+        yield spec
+        return
+    client, cluster = open_client(spec)
+    try:
+        yield replace(spec, scheduler=cluster.scheduler_address)
+    finally:
+        client.close()
+        cluster.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from thermognn.cli.common import add_command, parse_supercell
+from thermognn.cli.common import add_command, add_dask_options, parse_supercell
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="data-set recipe TOML for --relabel (default: the bundled one)",
     )
-    p.add_argument("--workers", type=int, default=None, help="Dask workers (default: cores)")
+    add_dask_options(p, "Dask workers (default: one per core; one cluster for every stage)")
     p.add_argument("--material", default="Ag3SBr", help="material of the E_g(T) curve")
     p.add_argument(
         "--supercell",
@@ -44,7 +44,10 @@ def run(args: argparse.Namespace) -> int:
     with progress_callback("reproduce") as cb:
         path = reproduce(
             args.out,
-            **option_values(args, ("preset", "db", "relabel", "recipe", "workers", "material")),
+            **option_values(
+                args,
+                ("preset", "db", "relabel", "recipe", "workers", "scheduler", "material"),
+            ),
             supercell=tuple(args.supercell),
             status=lambda m: console.print(m, style="bold"),
             progress=cb,

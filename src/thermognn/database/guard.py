@@ -152,3 +152,16 @@ def open_database(db: Any, *, study: str | None = None) -> Any:
         return ase.db.connect(os.fspath(db), type="db" if not is_url(db) else "extract_from_name")
     except Exception as exc:  # noqa: BLE001 - sqlite3 / psycopg errors
         raise DatabaseError(f"{os.fspath(db)}: cannot open database ({exc})") from None
+
+
+def select(database: Any, *args: Any, **kwargs: Any) -> list[Any]:
+    """``database.select(*args, **kwargs)`` as a list, read over one connection.
+
+    ASE's SQLite backend opens a new connection for every row it converts (to look up
+    its external tables) unless a connection is already open: 5,810 rows took 14 s that
+    way and 3.7 s over one connection. A database already inside ``with`` is used as is.
+    """
+    if getattr(database, "connection", "absent") is not None or not hasattr(database, "__enter__"):
+        return list(database.select(*args, **kwargs))
+    with database:
+        return list(database.select(*args, **kwargs))

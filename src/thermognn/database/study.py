@@ -34,6 +34,7 @@ from thermognn.database.guard import (
     inspect_database,
     is_url,
     portable_selection,
+    select,
 )
 from thermognn.errors import DatabaseError
 from thermognn.labels.base import LABEL_UNITS, Labels
@@ -228,7 +229,7 @@ class StudyDatabase:
         if isinstance(query, dict):
             kwargs = {**query, **kwargs}
             query = None
-        return self.ase.select(portable_selection(query), **portable_selection(kwargs))
+        return iter(select(self.ase, portable_selection(query), **portable_selection(kwargs)))
 
     def unlabeled_ids(self, *, retry_failed: bool = False, query: str | None = None) -> list[int]:
         """Ids of rows still to label (failed rows only with ``retry_failed``)."""

@@ -13,6 +13,7 @@ error becomes a ``failed`` outcome, a NaN loss a ``diverged`` one.
 from __future__ import annotations
 
 import csv
+import gc
 import logging
 import math
 import tempfile
@@ -118,6 +119,10 @@ class DatasetRef:
             _LOADED[key] = (stamp, dataset)
             while len(_LOADED) > _KEEP_LOADED:
                 _LOADED.popitem(last=False)
+        # the graphs live as long as the worker: take their ~10⁵ objects out of the
+        # cyclic collector's sweeps (a size-100 model trained 1.2× faster, 3.6 → 3.0 s)
+        gc.collect()
+        gc.freeze()
         return dataset
 
     def describe(self) -> dict[str, Any]:
@@ -132,8 +137,9 @@ class DatasetRef:
         return {"study": self.study, "label": self.label, "query": query, "cutoff": self.cutoff}
 
 
-#: Data sets a process keeps in memory (one per label of a study, ~0.2 GB each).
-_KEEP_LOADED = 2
+#: Data sets a process keeps in memory (one per label of a study, ~0.3 GB each for the
+#: 5,810 bundled cells): the four labels of ``reproduce`` load once per worker.
+_KEEP_LOADED = 4
 _LOADED: OrderedDict[tuple[Any, ...], tuple[tuple[int, int], Any]] = OrderedDict()
 
 

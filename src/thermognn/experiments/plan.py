@@ -79,11 +79,11 @@ def row_record(row_id: int, kv: Mapping[str, Any], md_block: int) -> RowRecord:
 
 def read_rows(db: Any, labels: Sequence[str], md_block: int = 10) -> list[RowRecord]:
     """Labeled rows of ``db`` with a finite value of every label, in row-id order."""
-    from thermognn.database.guard import open_database
+    from thermognn.database.guard import open_database, select
 
     database = open_database(str(db) if isinstance(db, bytes) else db)
     out = []
-    for row in database.select("labeled=1", columns=["id", "key_value_pairs"]):
+    for row in select(database, "labeled=1", columns=["id", "key_value_pairs"]):
         kv = row.key_value_pairs
         values = [kv.get(name) for name in labels]
         if any(not isinstance(v, (int, float)) or not math.isfinite(v) for v in values):

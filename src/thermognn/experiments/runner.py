@@ -132,14 +132,14 @@ class ExperimentView:
 
 
 def _query_ids(db: str, spec: ExperimentSpec) -> dict[str, set[int]]:
-    from thermognn.database.guard import open_database
+    from thermognn.database.guard import open_database, select
 
     selections = [t.select for t in spec.test_sets] + [a.select for a in spec.arms]
     queries = {s.query for s in selections if s.query}
     if not queries:
         return {}
     database = open_database(db)
-    return {q: {row.id for row in database.select(q, columns=["id"])} for q in queries}
+    return {q: {row.id for row in select(database, q, columns=["id"])} for q in queries}
 
 
 def load_plan(db: str, spec: ExperimentSpec, out: Path) -> ExperimentPlan:

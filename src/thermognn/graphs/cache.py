@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
-from thermognn.graphs.build import GRAPH_FORMAT_VERSION
+from thermognn.graphs.build import GRAPH_FORMAT_VERSION, graph_of
 from thermognn.graphs.features import NODE_FEATURES
 from thermognn.graphs.rows import SelectedRow
 
@@ -90,19 +90,15 @@ def read_cache(path: Path, key: str) -> list[Data] | None:
     except (OSError, ValueError, KeyError) as err:
         logger.warning("ignoring unreadable graph cache %s: %s", path, err)
         return None
-    node_ptr, edge_ptr = arrays["node_ptr"], arrays["edge_ptr"]
+    node_ptr, edge_ptr = arrays["node_ptr"].tolist(), arrays["edge_ptr"].tolist()
+    # one tensor per field; each graph holds views of it (trainers copy before scaling)
+    tensors = {name: torch.from_numpy(arrays[name]) for name in (*_NODE_FIELDS, *_EDGE_FIELDS)}
+    edge_index, cell, y = (torch.from_numpy(arrays[k]) for k in ("edge_index", "cell", "y"))
     graphs = []
     for k in range(len(node_ptr) - 1):
-        nodes = slice(node_ptr[k], node_ptr[k + 1])
-        edges = slice(edge_ptr[k], edge_ptr[k + 1])
-        fields = {name: torch.from_numpy(arrays[name][nodes].copy()) for name in _NODE_FIELDS}
-        fields.update({name: torch.from_numpy(arrays[name][edges].copy()) for name in _EDGE_FIELDS})
-        graphs.append(
-            Data(
-                edge_index=torch.from_numpy(arrays["edge_index"][:, edges].copy()),
-                cell=torch.from_numpy(arrays["cell"][k : k + 1].copy()),
-                y=torch.from_numpy(arrays["y"][k : k + 1].copy()),
-                **fields,
-            )
-        )
+        n0, n1, e0, e1 = node_ptr[k], node_ptr[k + 1], edge_ptr[k], edge_ptr[k + 1]
+        fields = {name: tensors[name][n0:n1] for name in _NODE_FIELDS}
+        fields.update({name: tensors[name][e0:e1] for name in _EDGE_FIELDS})
+        fields.update(edge_index=edge_index[:, e0:e1], cell=cell[k : k + 1], y=y[k : k + 1])
+        graphs.append(graph_of(fields))
     return graphs

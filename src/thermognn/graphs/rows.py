@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from thermognn.database.guard import portable_selection
+from thermognn.database.guard import portable_selection, select
 from thermognn.errors import DatabaseError
 from thermognn.graphs.neighbours import GraphSettingsError
 from thermognn.labels.base import LABEL_UNITS
@@ -76,7 +76,7 @@ def select_rows(database: Any, query: Any, label_names: tuple[str, ...]) -> list
     try:
         args = tuple(portable_selection(a) for a in args)
         kwargs = portable_selection(kwargs)
-        raw = list(database.select(*args, include_data=False, **kwargs))
+        raw = select(database, *args, include_data=False, **kwargs)
     except (ValueError, KeyError, TypeError) as err:
         raise DatabaseError(f"invalid database selection {describe_query(query)}: {err}") from err
     if not raw:

@@ -36,6 +36,7 @@ from thermognn._version import __version__
 from thermognn.errors import ThermognnError
 from thermognn.labels.base import LABEL_NAMES
 from thermognn.paper.presets import PRESETS, Preset, get_preset
+from thermognn.parallel import ClusterSpec, shared_cluster
 from thermognn.settings import ExperimentSpec, TrainSettings
 
 log = logging.getLogger(__name__)
@@ -138,13 +139,14 @@ def reproduce(
     relabel: bool = False,
     recipe: str | Path | None = None,
     workers: int | None = None,
+    scheduler: str | None = None,
     material: str = "Ag3SBr",
     supercell: tuple[int, int, int] = (2, 2, 2),
     status: Callable[[str], None] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Run the whole study into ``out``; returns the path of the HTML report."""
-    from thermognn.experiments import load_plan, run_experiment
+    from thermognn.experiments import load_plan
     from thermognn.paper import stages
 
     p = get_preset(preset)
@@ -169,36 +171,10 @@ def reproduce(
     with _Stage(state, "plan", say):
         (root / "curves").mkdir(exist_ok=True)
         plan = load_plan(str(study_db), spec, root / "curves")
-    with _Stage(state, "sweep", say):
-        best = stages.sweep_per_label(root, study_db, plan, p, base, workers, progress)
-    state["sweep_best"] = best
-    per_label = {lab: best.get(lab, best["band_gap"]) for lab in LABEL_NAMES}
-    spec = spec.model_copy(update={"train_per_label": per_label})
-    with _Stage(state, "curves", say):
-        experiment = run_experiment(
-            study_db, spec, out=root / "curves", workers=workers, progress=progress
+    with shared_cluster(ClusterSpec(workers, scheduler)) as cluster:
+        experiment = _train_stages(
+            root, study_db, p, spec, plan, base, cluster, state, say, progress
         )
-        stages.curve_figures(root, experiment)
-    with _Stage(state, "models", say):
-        stages.table_one(root, experiment)
-    band_gap = TrainSettings.of(base, **per_label["band_gap"])
-    with _Stage(state, "ag3sbr", say):
-        stages.ag3sbr_sets(root, study_db, p, band_gap, workers, progress)
-    with _Stage(state, "compare", say):
-        n_md = sum(1 for _ in _labeled(study_db, "md"))
-        if n_md >= p.compare_min_rows:
-            from thermognn.studies import run_md_comparison
-
-            run_md_comparison(
-                study_db,
-                out=root / "compare",
-                seeds=p.seeds,
-                train=band_gap,
-                workers=workers,
-                progress=progress,
-            )
-        else:
-            state["compare_skipped"] = f"only {n_md} labeled md rows"
     with _Stage(state, "explain", say):
         stages.explain(root, study_db, experiment, p, progress)
     with _Stage(state, "temperature", say):
@@ -213,6 +189,53 @@ def reproduce(
     if missing:
         say(f"report: {len(missing)} pieces missing: {'; '.join(missing)}")
     return path
+
+
+def _train_stages(
+    root: Path,
+    study_db: Path,
+    p: Preset,
+    spec: ExperimentSpec,
+    plan: Any,
+    base: TrainSettings,
+    cluster: ClusterSpec,
+    state: dict[str, Any],
+    say: Callable[[str], None],
+    progress: Callable[[int, int], None] | None,
+) -> Any:
+    """Sweep, curves, Table 1, the Ag3SBr sets and the MD comparison, on one cluster."""
+    from thermognn.experiments import run_experiment
+    from thermognn.paper import stages
+
+    where: dict[str, Any] = {
+        "workers": cluster.workers,
+        "scheduler": cluster.scheduler,
+        "progress": progress,
+    }
+    with _Stage(state, "sweep", say):
+        best = stages.sweep_per_label(root, study_db, plan, p, base, cluster, progress)
+    state["sweep_best"] = best
+    per_label = {lab: best.get(lab, best["band_gap"]) for lab in LABEL_NAMES}
+    spec = spec.model_copy(update={"train_per_label": per_label})
+    with _Stage(state, "curves", say):
+        experiment = run_experiment(study_db, spec, out=root / "curves", **where)
+        stages.curve_figures(root, experiment)
+    with _Stage(state, "models", say):
+        stages.table_one(root, experiment)
+    band_gap = TrainSettings.of(base, **per_label["band_gap"])
+    with _Stage(state, "ag3sbr", say):
+        stages.ag3sbr_sets(root, study_db, p, band_gap, cluster, progress)
+    with _Stage(state, "compare", say):
+        n_md = sum(1 for _ in _labeled(study_db, "md"))
+        if n_md >= p.compare_min_rows:
+            from thermognn.studies import run_md_comparison
+
+            run_md_comparison(
+                study_db, out=root / "compare", seeds=p.seeds, train=band_gap, **where
+            )
+        else:
+            state["compare_skipped"] = f"only {n_md} labeled md rows"
+    return experiment
 
 
 def _labeled(db: Path, scheme: str):

@@ -22,6 +22,7 @@ from thermognn.experiments.plan import seeded_rng
 from thermognn.experiments.records import as_float, write_json
 from thermognn.labels.base import LABEL_NAMES
 from thermognn.paper.presets import Preset
+from thermognn.parallel import ClusterSpec
 from thermognn.settings import TrainSettings
 from thermognn.studies.curves import COMBINED
 
@@ -39,7 +40,7 @@ def sweep_per_label(
     plan: ExperimentPlan,
     p: Preset,
     base: TrainSettings,
-    workers: int | None,
+    cluster: ClusterSpec,
     progress: Any,
 ) -> dict[str, dict[str, Any]]:
     """The reduced grid per label on pool rows; each label's best training overrides."""
@@ -65,7 +66,8 @@ def sweep_per_label(
             patience=p.sweep_patience,
             keep="all",
             split_ids=split,
-            workers=workers,
+            workers=cluster.workers,
+            scheduler=cluster.scheduler,
             progress=progress,
         )
         if result.best is None:
@@ -101,7 +103,7 @@ def ag3sbr_sets(
     db: Path,
     p: Preset,
     train: TrainSettings,
-    workers: int | None,
+    cluster: ClusterSpec,
     progress: Any,
     material: str = "Ag3SBr",
 ) -> ExperimentResult | None:
@@ -125,7 +127,14 @@ def ag3sbr_sets(
         material=[material],
         train=train,
     )
-    return run_experiment(db, spec, out=root / "ag3sbr", workers=workers, progress=progress)
+    return run_experiment(
+        db,
+        spec,
+        out=root / "ag3sbr",
+        workers=cluster.workers,
+        scheduler=cluster.scheduler,
+        progress=progress,
+    )
 
 
 def _largest(rows: list[dict[str, str]], label: str, arm: str) -> int:

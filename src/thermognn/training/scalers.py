@@ -32,6 +32,7 @@ import torch
 from torch_geometric.data import Data
 
 from thermognn.errors import CheckpointError
+from thermognn.graphs.build import graph_of
 
 _KINDS = ("minmax", "standard", "identity", "proximity")
 
@@ -159,7 +160,9 @@ class Scalers:
             ColumnScaler.fit(kinds[2], targets),
         )
 
-    def transform_graph(self, graph: Data, target_columns: Sequence[int] | None = None) -> Data:
+    def transform_graph(
+        self, graph: Data, target_columns: Sequence[int] | None = None, *, vectors: bool = True
+    ) -> Data:
         """A model-ready copy: scaled ``x``, ``edge_weight`` = scaled distance, scaled ``y``.
 
         Graphs with positions, cell and edge shifts also get ``edge_vec`` ``[E, 3]``, the
@@ -171,20 +174,22 @@ class Scalers:
             A crystal graph (``x``, ``edge_index``, ``edge_attr`` distances in Å).
         target_columns
             Columns of ``graph.y`` to keep as targets (``None``: no ``y``).
+        vectors
+            Add ``edge_vec`` (``False`` for families that do not read it).
         """
-        out = Data(
-            x=self.node.transform(graph.x),
-            edge_index=graph.edge_index,
-            edge_weight=self.edge.transform(graph.edge_attr.reshape(-1)),
-            num_nodes=graph.num_nodes,
-        )
-        if all(getattr(graph, k, None) is not None for k in ("pos", "cell", "edge_shift")):
-            src, dst = graph.edge_index
-            offset = graph.edge_shift @ graph.cell.reshape(3, 3)
-            out.edge_vec = graph.pos[src] + offset - graph.pos[dst]
+        store = graph.to_dict()
+        fields = {
+            "x": self.node.transform(store["x"]),
+            "edge_index": store["edge_index"],
+            "edge_weight": self.edge.transform(store["edge_attr"].reshape(-1)),
+        }
+        if vectors and all(store.get(k) is not None for k in ("pos", "cell", "edge_shift")):
+            src, dst = store["edge_index"]
+            offset = store["edge_shift"] @ store["cell"].reshape(3, 3)
+            fields["edge_vec"] = store["pos"][src] + offset - store["pos"][dst]
         if target_columns is not None:
-            out.y = self.target.transform(graph.y[:, list(target_columns)])
-        return out
+            fields["y"] = self.target.transform(store["y"][:, list(target_columns)])
+        return graph_of(fields)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""

@@ -89,7 +89,7 @@ class Trainer:
         self.scalers = Scalers.fit(
             [dataset[int(i)] for i in train], self.true[train], kinds, settings.cutoff
         )
-        sizes = {int(g.num_nodes) for g in dataset}
+        sizes = {int(dataset[int(i)].x.shape[0]) for index in split.indices.values() for i in index}
         supports = bool(getattr(spec.cls, "supports_dense", False))
         if dense and not supports:
             raise ThermognnError(f"model {spec.name!r} has no dense path")
@@ -99,7 +99,11 @@ class Trainer:
     def _source(self, index: np.ndarray) -> Any:
         if not len(index):  # an empty split (e.g. no test rows) has no source
             return None
-        graphs = [self.scalers.transform_graph(self.dataset[int(i)], self.columns) for i in index]
+        vectors = bool(getattr(self.spec.cls, "needs_vectors", False))
+        graphs = [
+            self.scalers.transform_graph(self.dataset[int(i)], self.columns, vectors=vectors)
+            for i in index
+        ]
         targets = torch.cat([g.y for g in graphs]) if graphs else None
         return make_source(graphs, targets, self.dense).to(self.device)
 
