@@ -127,6 +127,21 @@ def test_seeds_are_paired_and_sizes_nested() -> None:
         plan.sizes("phonon", [40], on_short="error")
 
 
+def test_an_arm_trained_at_its_largest_size_only(tiny_ag3sbr_db) -> None:
+    from thermognn.experiments.runner import plan_jobs
+
+    spec = _spec()
+    arms = [a.model_copy(update={"largest_only": a.name == "both"}) for a in spec.arms]
+    spec = spec.model_copy(update={"arms": arms, "labels": ["band_gap"]})
+    plan = make_plan(_rows(), spec)
+    jobs = list(plan_jobs(str(tiny_ag3sbr_db), spec, plan))  # the db names the data only
+    sizes = {
+        arm: sorted({j.info["size"] for j in jobs if j.info["arm"] == arm}) for arm in plan.pools
+    }
+    assert sizes["both"] == [20] and sizes["phonon"] == [5, 10, 20]
+    assert len([j for j in jobs if j.info["arm"] == "both"]) == spec.seeds
+
+
 def test_bad_specs_fail_with_one_line_per_error() -> None:
     with pytest.raises(ThermognnError) as err:
         validated(ExperimentSpec, {"test_sets": [{"name": "t", "size": 0}], "arms": [], "seedz": 3})

@@ -127,3 +127,19 @@ def test_trains_a_few_epochs_on_5_atom_cells(tiny_ag3sbr_db, tmp_path) -> None:
     cells = [antiperovskite("Br"), bulk("Cu", "fcc", a=3.6)]
     values = predictor.predict_atoms(cells)
     assert values.shape == (2, 2) and np.isfinite(values).all()
+
+
+def test_transforming_many_graphs_at_once_equals_one_by_one() -> None:
+    graphs = [build_graph(rattled_cell(seed)) for seed in range(3)]
+    labels = np.array([[1.0, 2.0], [3.0, 5.0], [0.5, 1.0]])
+    for g, row in zip(graphs, labels, strict=True):
+        g.y = torch.tensor(row, dtype=torch.float32).reshape(1, -1)
+    scalers = Scalers.fit(graphs, labels, ("minmax", "proximity", "standard"), 5.5)
+    for vectors in (True, False):
+        many = scalers.transform_graphs(graphs, [1], vectors=vectors)
+        for g, fast in zip(graphs, many, strict=True):
+            slow = scalers.transform_graph(g, [1], vectors=vectors)
+            assert sorted(fast.keys()) == sorted(slow.keys())
+            assert ("edge_vec" in fast.keys()) == vectors
+            for key in slow.keys():
+                torch.testing.assert_close(fast[key], slow[key])

@@ -219,12 +219,16 @@ class ArmSpec(Settings):
         Names of other arms whose pools this one joins (e.g. ``combined``).
     train
         Overrides of the experiment's training settings for this arm.
+    largest_only
+        Train this arm at the largest of the label's sizes only (e.g. the combined arm
+        that Table 1 needs, without its own learning curve).
     """
 
     name: str
     select: Selection = Field(default_factory=Selection)
     union: list[str] | None = None
     train: dict[str, Any] = Field(default_factory=dict)
+    largest_only: bool = False
 
 
 class ExperimentSpec(Settings):

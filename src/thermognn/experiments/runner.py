@@ -227,6 +227,7 @@ def plan_jobs(
             settings = spec.arm_settings(arm, label)
             data = DatasetRef.of(db, label, "labeled=1", settings.cutoff, cache_dir)
             sizes = plan.sizes(arm.name, spec.sizes_for(label), spec.on_short)
+            sizes = sizes[-1:] if arm.largest_only else sizes
             for size in sizes:
                 for k in range(spec.seeds):
                     if (label, arm.name, size, k) in done:

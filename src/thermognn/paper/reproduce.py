@@ -98,6 +98,7 @@ def comparison_spec(p: Preset, sets: list[str], train: TrainSettings) -> Experim
             if p.all_sizes_for_every_label
             else {k: other for k in LABEL_NAMES if k != "band_gap"}
         ),
+        combined_sizes=p.combined_sizes,
     )
 
 

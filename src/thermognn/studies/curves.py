@@ -53,8 +53,12 @@ def curve_spec(
     seed: int = 0,
     train: TrainSettings | None = None,
     sizes_per_label: Mapping[str, Sequence[int]] | None = None,
+    combined_sizes: str = "all",
 ) -> ExperimentSpec:
-    """The experiment of a learning-curve study (one arm and one test set per set)."""
+    """The experiment of a learning-curve study (one arm and one test set per set).
+
+    ``combined_sizes="largest"`` trains the combined arm at the largest size only.
+    """
     if len(set(sets)) < 2 or COMBINED in sets:
         raise ThermognnError(f"give two or more distinct sets (not {COMBINED!r}), got {list(sets)}")
 
@@ -67,7 +71,11 @@ def curve_spec(
     arms = [ArmSpec(name=s, select=select(s)) for s in sets]
     if combined:
         tests.append(TestSetSpec(name=COMBINED, union=list(sets)))
-        arms.append(ArmSpec(name=COMBINED, union=list(sets)))
+        if combined_sizes not in ("all", "largest"):
+            raise ThermognnError(f"combined_sizes: 'all' or 'largest', got {combined_sizes!r}")
+        arms.append(
+            ArmSpec(name=COMBINED, union=list(sets), largest_only=combined_sizes == "largest")
+        )
     return ExperimentSpec(
         labels=list(labels),
         test_sets=tests,

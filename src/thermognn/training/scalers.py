@@ -191,6 +191,54 @@ class Scalers:
             fields["y"] = self.target.transform(store["y"][:, list(target_columns)])
         return graph_of(fields)
 
+    def transform_graphs(
+        self,
+        graphs: Sequence[Data],
+        target_columns: Sequence[int] | None = None,
+        *,
+        vectors: bool = True,
+    ) -> list[Data]:
+        """:meth:`transform_graph` of many graphs at once (same result, one pass per field).
+
+        The features of all graphs are scaled as one tensor and handed back as per-graph
+        views: for the 1,118 graphs of one small study model this took 0.08 s instead of
+        0.68 s graph by graph.
+        """
+        if not graphs:
+            return []
+        stores = [g.to_dict() for g in graphs]
+        if vectors and not all(
+            st.get(k) is not None for st in stores for k in ("pos", "cell", "edge_shift")
+        ):
+            return [self.transform_graph(g, target_columns, vectors=vectors) for g in graphs]
+        n_nodes = [int(st["x"].shape[0]) for st in stores]
+        n_edges = [int(st["edge_index"].shape[1]) for st in stores]
+        x = self.node.transform(torch.cat([st["x"] for st in stores])).split(n_nodes)
+        distance = torch.cat([st["edge_attr"].reshape(-1) for st in stores])
+        weight = self.edge.transform(distance).split(n_edges)
+        fields: list[dict[str, torch.Tensor]] = [
+            {"x": x[k], "edge_index": st["edge_index"], "edge_weight": weight[k]}
+            for k, st in enumerate(stores)
+        ]
+        if vectors:
+            first = (
+                torch.tensor([0, *n_nodes[:-1]]).cumsum(0).repeat_interleave(torch.tensor(n_edges))
+            )
+            src, dst = torch.cat([st["edge_index"] for st in stores], dim=1) + first
+            pos = torch.cat([st["pos"] for st in stores])
+            cells = torch.cat([st["cell"].reshape(1, 3, 3) for st in stores])
+            cells = cells.repeat_interleave(torch.tensor(n_edges), dim=0)
+            shift = torch.cat([st["edge_shift"] for st in stores]).to(cells.dtype)
+            offset = torch.bmm(shift.unsqueeze(1), cells).squeeze(1)
+            vec = (pos[src] + offset - pos[dst]).split(n_edges)
+            for k, f in enumerate(fields):
+                f["edge_vec"] = vec[k]
+        if target_columns is not None:
+            y = torch.cat([st["y"][:, list(target_columns)] for st in stores])
+            for f, row in zip(fields, self.target.transform(y).split(1), strict=True):
+                f["y"] = row
+        return [graph_of(f) for f in fields]
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {name: getattr(self, name).to_dict() for name in ("node", "edge", "target")}

@@ -100,10 +100,9 @@ class Trainer:
         if not len(index):  # an empty split (e.g. no test rows) has no source
             return None
         vectors = bool(getattr(self.spec.cls, "needs_vectors", False))
-        graphs = [
-            self.scalers.transform_graph(self.dataset[int(i)], self.columns, vectors=vectors)
-            for i in index
-        ]
+        graphs = self.scalers.transform_graphs(
+            [self.dataset[int(i)] for i in index], self.columns, vectors=vectors
+        )
         targets = torch.cat([g.y for g in graphs]) if graphs else None
         return make_source(graphs, targets, self.dense).to(self.device)
 
