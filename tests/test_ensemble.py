@@ -150,3 +150,38 @@ def test_temperature_curve_spread_comes_from_the_members(ensemble: Path) -> None
     curve = property_vs_temperature([ensemble], "Ag3SBr", [300.0], **kw)
     assert curve.n_models == 3
     assert float(curve.model_std.max()) > 0  # members differ: E_g(T) carries a spread
+
+
+def test_seed_ensemble_of_independent_members_is_under_confident(tmp_path: Path) -> None:
+    """Members = truth + independent noise of width s: the spread is ≈ s, but the mean's
+    error only ≈ s/√M, so the spread is too wide. With σ̂ the sample std of M members,
+    E[s²/σ̂²] = (M − 1)/(M − 3), hence the fitted scale √E[(error/σ̂)²] → √((M − 1)/(M(M − 3)))."""
+    from thermognn.paper.spread import seed_ensemble, spread_stage
+
+    rng = np.random.default_rng(7)
+    n, members, s = 4000, 5, 0.05
+    true = rng.normal(1.0, 0.3, n)
+    runs = []
+    for k in range(members):
+        run = tmp_path / f"seed{k}"
+        run.mkdir()
+        predicted = true + rng.normal(0.0, s, n)
+        rows = [f"{i},test,band_gap,{t},{p}" for i, (t, p) in enumerate(zip(true, predicted))]
+        rows.append("9999,train,band_gap,0.0,0.0")  # not a test row: left out
+        (run / "predictions.csv").write_text(
+            "row_id,split,label,true,predicted\n" + "\n".join(rows)
+        )
+        runs.append(run)
+    ids, t, mean, std = seed_ensemble(runs, "band_gap")
+    assert len(ids) == n and np.allclose(t, true)
+    assert abs(np.mean(std) - s) < 0.1 * s
+    result = spread_stage(tmp_path, {"band_gap": runs})["band_gap"]
+    assert result["raw"] == "under-confident"
+    expected = np.sqrt((members - 1) / (members * (members - 3)))  # 0.632 for M = 5
+    assert abs(result["scale"] - expected) < 0.04
+    raw, calibrated = result["raw_coverage_1sigma"], result["calibrated_coverage_1sigma"]
+    assert raw > 0.85  # far above the 68 % a Gaussian expects
+    assert abs(calibrated - 0.683) < 0.08 and abs(calibrated - 0.683) < abs(raw - 0.683) / 2
+    assert (tmp_path / "spread.json").is_file()
+    assert (tmp_path / "figures" / "calibration.png").is_file()
+    assert (tmp_path / "figures" / "spread_band_gap.png").is_file()

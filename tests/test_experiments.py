@@ -140,6 +140,15 @@ def test_an_arm_trained_at_its_largest_size_only(tiny_ag3sbr_db) -> None:
     }
     assert sizes["both"] == [20] and sizes["phonon"] == [5, 10, 20]
     assert len([j for j in jobs if j.info["arm"] == "both"]) == spec.seeds
+    # a label may train a subset of the arms; an unknown arm name is refused
+    two = spec.model_copy(
+        update={"labels": ["band_gap", "vbm"], "arms_per_label": {"vbm": ["both"]}}
+    )
+    arms = {(j.info["label"], j.info["arm"]) for j in plan_jobs(str(tiny_ag3sbr_db), two, plan)}
+    assert {a for lab, a in arms if lab == "vbm"} == {"both"}
+    assert {a for lab, a in arms if lab == "band_gap"} == set(plan.pools)
+    with pytest.raises(ThermognnError, match="arms_per_label.vbm: unknown arms \\['nope'\\]"):
+        two.model_copy(update={"arms_per_label": {"vbm": ["nope"]}}).check_names()
 
 
 def test_bad_specs_fail_with_one_line_per_error() -> None:

@@ -257,6 +257,8 @@ class ExperimentSpec(Settings):
         validation and training sets.
     sizes_per_label
         Sizes for particular labels (others use ``sizes``).
+    arms_per_label
+        Arms trained for particular labels (others train every arm).
     train_per_label
         Training overrides for particular labels (e.g. each label's own best
         hyperparameters from its sweep).
@@ -274,6 +276,7 @@ class ExperimentSpec(Settings):
     train: TrainSettings = Field(default_factory=TrainSettings)
     md_block: int = Field(10, ge=1)
     sizes_per_label: dict[str, list[int]] = Field(default_factory=dict)
+    arms_per_label: dict[str, list[str]] = Field(default_factory=dict)
     train_per_label: dict[str, dict[str, Any]] = Field(default_factory=dict)
     on_short: Literal["clip", "error"] = "clip"
 
@@ -291,6 +294,11 @@ class ExperimentSpec(Settings):
         """Training sizes of ``label``."""
         return self.sizes_per_label.get(label, self.sizes)
 
+    def arms_for(self, label: str) -> list[ArmSpec]:
+        """The arms trained for ``label``."""
+        names = self.arms_per_label.get(label)
+        return [a for a in self.arms if names is None or a.name in names]
+
     def check_names(self) -> None:
         """Raise on duplicate names and unions naming unknown sets or arms."""
         for kind, items in (("test set", self.test_sets), ("arm", self.arms)):
@@ -302,6 +310,11 @@ class ExperimentSpec(Settings):
                 unknown = [n for n in item.union or [] if n not in names or n == item.name]
                 if unknown:
                     raise ThermognnError(f"{kind} {item.name}: union of unknown {unknown}")
+        arms = {a.name for a in self.arms}
+        for label, names in self.arms_per_label.items():
+            unknown = sorted(set(names) - arms)
+            if unknown:
+                raise ThermognnError(f"arms_per_label.{label}: unknown arms {unknown}")
 
 
 def _describe(error: Mapping[str, Any]) -> str:

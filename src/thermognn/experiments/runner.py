@@ -105,6 +105,8 @@ class ExperimentResult:
         if not sizes:
             return []
         chosen = base / str(size if size is not None else sizes[-1])
+        if not chosen.is_dir():
+            return []
         return sorted(p for p in chosen.iterdir() if (p / "model.pt").is_file())
 
 
@@ -223,7 +225,7 @@ def plan_jobs(
 ) -> Iterator[TrainJob]:
     """Every model still to train, label by label, size by size, seed by seed."""
     for label in spec.labels:
-        for arm in spec.arms:
+        for arm in spec.arms_for(label):
             settings = spec.arm_settings(arm, label)
             data = DatasetRef.of(db, label, "labeled=1", settings.cutoff, cache_dir)
             sizes = plan.sizes(arm.name, spec.sizes_for(label), spec.on_short)
@@ -302,6 +304,7 @@ def run_experiment(
             "seeds": True,
             "sizes": True,
             "sizes_per_label": True,
+            "arms_per_label": True,
             "arms": True,
             "train": {"device"},
         }

@@ -99,6 +99,7 @@ def comparison_spec(p: Preset, sets: list[str], train: TrainSettings) -> Experim
             else {k: other for k in LABEL_NAMES if k != "band_gap"}
         ),
         combined_sizes=p.combined_sizes,
+        combined_only=[k for k in LABEL_NAMES if k != "band_gap"] if p.others_combined_only else [],
     )
 
 
@@ -222,7 +223,13 @@ def _train_stages(
         experiment = run_experiment(study_db, spec, out=root / "curves", **where)
         stages.curve_figures(root, experiment)
     with _Stage(state, "models", say):
-        stages.table_one(root, experiment)
+        from thermognn.paper.spread import spread_stage
+
+        table = stages.table_one(root, experiment)
+        spread_stage(
+            root,
+            {lab: experiment.run_dirs(lab, stages.COMBINED, t["size"]) for lab, t in table.items()},
+        )
     band_gap = TrainSettings.of(base, **per_label["band_gap"])
     with _Stage(state, "ag3sbr", say):
         stages.ag3sbr_sets(root, study_db, p, band_gap, cluster, progress)

@@ -17,7 +17,7 @@ from markupsafe import Markup
 from thermognn.labels.base import LABEL_NAMES, LABEL_UNITS
 from thermognn.report.comparisons import section_ag3sbr, section_compare, section_curves
 from thermognn.report.figures import PRETTY
-from thermognn.report.page import PAPER, Report, csv_rows, fmt, fmt_pm
+from thermognn.report.page import PAPER, Report, Section, csv_rows, fmt, fmt_pm
 
 COMBINED = "combined"
 
@@ -108,6 +108,7 @@ def section_models(r: Report) -> None:
                 ],
                 caption="The same models on each reserved test set (MAE / R², mean over seeds)",
             )
+    _model_spread(r, s)
     for lab in LABEL_NAMES:
         fig = r.need(f"figures/parity_{lab}.png", f"{lab} parity figure")
         if fig:
@@ -121,6 +122,57 @@ def section_models(r: Report) -> None:
                 f"close to the diagonal, errors centred on zero; test MAE {mae} "
                 f"{LABEL_UNITS[lab]}, R² {r2} (Table 1).",
             )
+
+
+def _model_spread(r: Report, s: Section) -> None:
+    """The seeds' models as an ensemble: spread, 1σ/2σ coverage, calibration plot."""
+    path = r.need("spread.json", "model spread")
+    if not path:
+        return
+    spread = json.loads(path.read_text())
+    if not spread:  # fewer than two seeds or ten test rows: nothing to calibrate
+        return
+
+    def pct(x: float) -> str:
+        return f"{100 * x:.0f} %"
+
+    s.h3("Model spread (the seeds' models as one ensemble)")
+    s.p(
+        "Each test structure is predicted by every seed's model; the ensemble mean μ and "
+        "spread σ (standard deviation over the models) are scored on the test rows with odd "
+        "row id, after one scale per label was fitted on those with even row id (expected: "
+        "68 % of errors within 1σ, 95 % within 2σ)."
+    )
+    s.table(
+        ["label", "models", "ensemble MAE", "mean σ", "raw 1σ / 2σ", "scale", "calibrated 1σ / 2σ"],
+        [
+            [
+                lab,
+                e["members"],
+                fmt(e["ensemble_mae"]),
+                fmt(e["mean_std"]),
+                f"{pct(e['raw_coverage_1sigma'])} / {pct(e['raw_coverage_2sigma'])}",
+                f"×{e['scale']:.2f} ({e['raw']})",
+                f"{pct(e['calibrated_coverage_1sigma'])} / {pct(e['calibrated_coverage_2sigma'])}",
+            ]
+            for lab, e in spread.items()
+        ],
+    )
+    for rel, caption in (
+        (
+            "figures/calibration.png",
+            "Observed against expected coverage of μ ± zσ, raw and "
+            "with the fitted scale, per label (odd-id test rows).",
+        ),
+        (
+            "figures/spread_band_gap.png",
+            "Band gap: ensemble mean ± σ against the xTB label, "
+            "and each test structure's |error| against its σ.",
+        ),
+    ):
+        fig = r.need(rel, rel)
+        if fig:
+            s.figure(fig, caption, "The paper trains one model per setting and gives no spread.")
 
 
 def section_sweep(r: Report) -> None:

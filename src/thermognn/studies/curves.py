@@ -54,10 +54,12 @@ def curve_spec(
     train: TrainSettings | None = None,
     sizes_per_label: Mapping[str, Sequence[int]] | None = None,
     combined_sizes: str = "all",
+    combined_only: Sequence[str] = (),
 ) -> ExperimentSpec:
     """The experiment of a learning-curve study (one arm and one test set per set).
 
-    ``combined_sizes="largest"`` trains the combined arm at the largest size only.
+    ``combined_sizes="largest"`` trains the combined arm at the largest size only; the
+    labels in ``combined_only`` train the combined arm only (no comparison of sets).
     """
     if len(set(sets)) < 2 or COMBINED in sets:
         raise ThermognnError(f"give two or more distinct sets (not {COMBINED!r}), got {list(sets)}")
@@ -87,6 +89,7 @@ def curve_spec(
         train=train or TrainSettings(),
         on_short=on_short,  # type: ignore[arg-type]
         sizes_per_label={k: list(v) for k, v in (sizes_per_label or {}).items()},
+        arms_per_label={k: [COMBINED] for k in combined_only} if combined else {},
     )
 
 
