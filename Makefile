@@ -12,7 +12,7 @@ $(RUN_STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[hiphive]"
+	$(BIN)/pip install -q -e .
 	touch $(RUN_STAMP)
 
 $(STAMP): $(RUN_STAMP)
