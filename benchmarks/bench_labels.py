@@ -93,7 +93,8 @@ def parallel(folder: Path, n: int) -> None:
     rates = {}
     for workers in (1, 2):
         db = StudyDatabase(folder / f"label{workers}.db")
-        spec = SamplingSpec("Ag3SBr", "phonon", n, seed=workers, temperature_range=(150.0, 600.0))
+        # the same cells for both runs: only the number of workers differs
+        spec = SamplingSpec("Ag3SBr", "phonon", n, seed=1, temperature_range=(150.0, 600.0))
         sample_configurations(db, spec)
         t0 = time.perf_counter()
         s = label_database(db, workers=workers)

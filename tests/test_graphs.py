@@ -377,11 +377,16 @@ def test_dataset_cache_hit_and_miss(study_db, tmp_path) -> None:
     assert not fourth.from_cache
     torch.testing.assert_close(fourth[3].pos, torch.from_numpy(moved.positions).float())
 
-    # so does another cutoff, another label set, another selection
+    # so does another cutoff or another selection
     assert not load_graph_dataset(study_db, labels=["band_gap"], cutoff=5.0).from_cache
-    assert not load_graph_dataset(study_db, labels=["vbm"]).from_cache
     assert not load_graph_dataset(study_db, labels=["band_gap"], query="scheme=phonon").from_cache
     assert load_graph_dataset(study_db, labels=["band_gap"], cutoff=5.0).from_cache
+    # another label of the same rows shares the graphs; y comes from the rows
+    vbm = load_graph_dataset(study_db, labels=["vbm"])
+    assert vbm.from_cache and vbm.cache_path == fourth.cache_path
+    with ase.db.connect(study_db) as db:
+        expected = [db.get(id=int(i)).vbm for i in vbm.row_ids]
+    assert [float(g.y) for g in vbm] == pytest.approx(expected, rel=1e-6)
 
     # an explicit cache folder, and no cache at all
     elsewhere = load_graph_dataset(study_db, labels=["band_gap"], cache_dir=tmp_path / "c")
@@ -394,7 +399,7 @@ def test_cache_file_loads_without_pickle(study_db) -> None:
     data = load_graph_dataset(study_db, labels=list(LABELS))
     with np.load(data.cache_path, allow_pickle=False) as npz:
         assert int(npz["node_ptr"][-1]) == sum(g.num_nodes for g in data)
-        assert npz["labels"].tolist() == list(LABELS)
+        assert "y" not in npz.files and "labels" not in npz.files  # labels come from the rows
 
 
 def test_dataset_feeds_a_pyg_loader(study_db) -> None:

@@ -322,8 +322,11 @@ def run_experiment(
     logger.info("experiment %s: %d models to train, %d recorded", out, len(todo), len(done))
     ran = 0
     if todo:
-        for label in spec.labels:  # warm the graph cache once, before the workers read it
-            DatasetRef.of(db_text, label, "labeled=1", spec.train.cutoff, cache_dir).load()
+        # build the graph cache before the workers read it: one file serves every label
+        # of one selection and cutoff, so the first label's load warms it for the rest
+        cutoffs = {spec.arm_settings(a, label).cutoff for label in spec.labels for a in spec.arms}
+        for cutoff in sorted(cutoffs):
+            DatasetRef.of(db_text, spec.labels[0], "labeled=1", cutoff, cache_dir).load()
         with TaskPool(ClusterSpec(workers, scheduler, connect_timeout)) as pool:
             for job, outcome in pool.imap_unordered(train_job, iter(todo), on_error=crashed):
                 if outcome.files:

@@ -128,6 +128,10 @@ def graph_of(fields: dict[str, torch.Tensor]) -> Data:
     (0.8 ms per 10-field graph here; 4.8 s of a 5,810-graph load); filling the storage
     mapping directly gives the same object 7× faster.
     """
-    data = Data()
+    return set_fields(Data(), **fields)
+
+
+def set_fields(data: Data, **fields: torch.Tensor) -> Data:
+    """Put ``fields`` on ``data`` (as :func:`graph_of`, without the per-field ``setattr``)."""
     data._store._mapping.update(fields)
     return data

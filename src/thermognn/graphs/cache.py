@@ -1,11 +1,12 @@
 """On-disk cache of the graphs of one row selection.
 
 The graphs of one selection are stored as a single ``.npz`` file (no pickles,
-loaded with ``allow_pickle=False``) named by a SHA-256 key over the selected rows' id,
-unique id, modification time and label values, the cutoff, the label names, the node
-feature schema and :data:`~thermognn.graphs.build.GRAPH_FORMAT_VERSION`. Changing any
-of them (relabelling a row, rewriting its atoms, a new cutoff) gives a new key and a
-rebuild; stale cache files are left in place, never deleted.
+loaded with ``allow_pickle=False``) named by a SHA-256 key over the rows' id, unique id
+and modification time, the cutoff, the node feature schema and
+:data:`~thermognn.graphs.build.GRAPH_FORMAT_VERSION`. Changing any of them (relabelling
+a row or rewriting its atoms moves its modification time, a new cutoff) gives a new key
+and a rebuild; stale cache files are left in place, never deleted. The file holds no
+labels: the four labels of one selection share it, and ``y`` is filled from the rows.
 """
 
 from __future__ import annotations
@@ -34,17 +35,14 @@ def default_cache_dir(db_path: Path | None) -> Path | None:
     return None if db_path is None else db_path.with_name(db_path.name + ".graphs")
 
 
-def cache_key(rows: list[SelectedRow], label_names: tuple[str, ...], cutoff: float) -> str:
-    """SHA-256 over the selected rows' identity and labels and the graph settings."""
+def cache_key(rows: list[SelectedRow], cutoff: float) -> str:
+    """SHA-256 over the rows' identity (id, unique id, modification time) and the settings."""
     record = {
         "graph_format": GRAPH_FORMAT_VERSION,
+        "layout": "graphs without labels",
         "node_features": list(NODE_FEATURES),
         "cutoff": float(cutoff).hex(),
-        "labels": list(label_names),
-        "rows": [
-            [row.id, row.unique_id, float(row.mtime).hex(), [float(v).hex() for v in row.values]]
-            for row in rows
-        ],
+        "rows": [[row.id, row.unique_id, float(row.mtime).hex()] for row in rows],
     }
     return hashlib.sha256(json.dumps(record).encode()).hexdigest()
 
@@ -53,19 +51,15 @@ _NODE_FIELDS = ("x", "z", "pos")
 _EDGE_FIELDS = ("edge_attr", "edge_shift")
 
 
-def write_cache(
-    path: Path, key: str, graphs: list[Data], label_names: tuple[str, ...], cutoff: float
-) -> None:
-    """Write the graphs as one ``.npz`` file, atomically (temporary file + rename)."""
+def write_cache(path: Path, key: str, graphs: list[Data], cutoff: float) -> None:
+    """Write the graphs (without ``y``) as one ``.npz`` file, atomically."""
     arrays: dict[str, Any] = {
         "key": np.array(key),
-        "labels": np.array(label_names),
         "cutoff": np.array(cutoff),
         "node_ptr": np.cumsum([0] + [g.num_nodes for g in graphs]).astype(np.int64),
         "edge_ptr": np.cumsum([0] + [g.num_edges for g in graphs]).astype(np.int64),
         "edge_index": torch.cat([g.edge_index for g in graphs], dim=1).numpy(),
         "cell": torch.cat([g.cell for g in graphs]).numpy(),
-        "y": torch.cat([g.y for g in graphs]).numpy(),
     }
     for name in _NODE_FIELDS + _EDGE_FIELDS:
         arrays[name] = torch.cat([g[name] for g in graphs]).numpy()
@@ -79,7 +73,7 @@ def write_cache(
 
 
 def read_cache(path: Path, key: str) -> list[Data] | None:
-    """Read the graphs of a cache file; ``None`` when absent, stale or unreadable."""
+    """Read the graphs (without ``y``) of a cache file; ``None`` when absent, stale or unreadable."""
     if not path.is_file():
         return None
     try:
@@ -93,12 +87,12 @@ def read_cache(path: Path, key: str) -> list[Data] | None:
     node_ptr, edge_ptr = arrays["node_ptr"].tolist(), arrays["edge_ptr"].tolist()
     # one tensor per field; each graph holds views of it (trainers copy before scaling)
     tensors = {name: torch.from_numpy(arrays[name]) for name in (*_NODE_FIELDS, *_EDGE_FIELDS)}
-    edge_index, cell, y = (torch.from_numpy(arrays[k]) for k in ("edge_index", "cell", "y"))
+    edge_index, cell = torch.from_numpy(arrays["edge_index"]), torch.from_numpy(arrays["cell"])
     graphs = []
     for k in range(len(node_ptr) - 1):
         n0, n1, e0, e1 = node_ptr[k], node_ptr[k + 1], edge_ptr[k], edge_ptr[k + 1]
         fields = {name: tensors[name][n0:n1] for name in _NODE_FIELDS}
         fields.update({name: tensors[name][e0:e1] for name in _EDGE_FIELDS})
-        fields.update(edge_index=edge_index[:, e0:e1], cell=cell[k : k + 1], y=y[k : k + 1])
+        fields.update(edge_index=edge_index[:, e0:e1], cell=cell[k : k + 1])
         graphs.append(graph_of(fields))
     return graphs

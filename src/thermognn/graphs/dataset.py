@@ -24,7 +24,7 @@ import torch
 from torch_geometric.data import Data
 
 from thermognn.errors import DatabaseError, ThermognnError
-from thermognn.graphs.build import DEFAULT_CUTOFF, build_graph
+from thermognn.graphs.build import DEFAULT_CUTOFF, build_graph, set_fields
 from thermognn.graphs.cache import cache_key, default_cache_dir, read_cache, write_cache
 from thermognn.graphs.neighbours import GraphSettingsError, check_cutoff
 from thermognn.graphs.rows import (
@@ -229,7 +229,7 @@ def load_graph_dataset(
     if use_cache:
         folder = Path(cache_dir) if cache_dir is not None else default_cache_dir(db_path)
         if folder is not None:
-            key = cache_key(rows, label_names, cutoff)
+            key = cache_key(kept, cutoff)
             cache_path = folder / f"graphs-{key[:24]}.npz"
             cached = read_cache(cache_path, key)
             if cached is not None and len(cached) == len(kept):
@@ -245,7 +245,7 @@ def load_graph_dataset(
             f"{id_list(edgeless)} are that close (a graph without edges); use a longer cutoff"
         )
     if cache_path is not None:
-        write_cache(cache_path, key, graphs, label_names, cutoff)
+        write_cache(cache_path, key, graphs, cutoff)
     return _dataset(kept, graphs, label_names, incomplete, cutoff, cache_path, False)
 
 
@@ -279,9 +279,10 @@ def _dataset(
     from_cache: bool,
 ) -> GraphDataset:
     """Attach the row bookkeeping to the graphs and wrap them."""
-    for row, graph in zip(rows, graphs, strict=True):
-        graph.row_id = torch.tensor([row.id], dtype=torch.int64)
-        graph.parent_id = torch.tensor([row.parent_id], dtype=torch.int64)
+    y = torch.tensor([row.values for row in rows], dtype=torch.float32).reshape(len(rows), -1)
+    ids = torch.tensor([[row.id, row.parent_id] for row in rows], dtype=torch.int64)
+    for k, graph in enumerate(graphs):
+        set_fields(graph, y=y[k : k + 1], row_id=ids[k, :1], parent_id=ids[k, 1:])
     return GraphDataset(
         graphs,
         labels=label_names,

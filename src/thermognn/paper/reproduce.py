@@ -231,15 +231,23 @@ def _train_stages(
             {lab: experiment.run_dirs(lab, stages.COMBINED, t["size"]) for lab, t in table.items()},
         )
     band_gap = TrainSettings.of(base, **per_label["band_gap"])
-    with _Stage(state, "ag3sbr", say):
-        stages.ag3sbr_sets(root, study_db, p, band_gap, cluster, progress)
+    if p.ag3sbr_sets:
+        with _Stage(state, "ag3sbr", say):
+            stages.ag3sbr_sets(root, study_db, p, band_gap, cluster, progress)
+    else:
+        state["ag3sbr_skipped"] = f"preset {p.name} (run --preset full)"
     with _Stage(state, "compare", say):
         n_md = sum(1 for _ in _labeled(study_db, "md"))
         if n_md >= p.compare_min_rows:
             from thermognn.studies import run_md_comparison
 
             run_md_comparison(
-                study_db, out=root / "compare", seeds=p.seeds, train=band_gap, **where
+                study_db,
+                out=root / "compare",
+                seeds=p.seeds,
+                n=p.compare_size,
+                train=band_gap,
+                **where,
             )
         else:
             state["compare_skipped"] = f"only {n_md} labeled md rows"
