@@ -12,6 +12,7 @@ from pathlib import Path
 
 from thermognn.experiments.stats import describe_difference
 from thermognn.labels.base import LABEL_NAMES, LABEL_UNITS
+from thermognn.training.calibration import describe
 
 COMBINED = "combined"
 
@@ -99,6 +100,17 @@ def write_summary(root: str | Path) -> Path:
             *table,
             "",
         ]
+    spread = root / "spread.json"
+    if spread.is_file() and (entries := json.loads(spread.read_text())):
+        lines += [
+            "The seeds' combined-arm models as one ensemble (scale fitted on the even-id test "
+            "rows, coverage on the odd-id ones):",
+            "",
+        ]
+        lines += [
+            f"- {describe(lab, e, 'odd-id test').replace('validation rows', 'even-id test rows')}"
+            for lab, e in entries.items()
+        ] + [""]
     diffs = _largest_differences(_rows(root / "curves" / "differences.csv"))
     if diffs:
         lines += ["Which training set is better, at the largest size (paired seeds):", ""]

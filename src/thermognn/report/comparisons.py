@@ -6,6 +6,7 @@ Every sentence that states a result is generated from ``differences.csv``.
 from __future__ import annotations
 
 import html
+import json
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,11 @@ def _curve_table(s: Section, results: list[dict[str, str]]) -> None:
 def section_ag3sbr(r: Report) -> None:
     s = r.section("ag3sbr", "Ag3SBr alone: every sampling set, renormalised phonons included")
     diffs = r.root / "ag3sbr" / "differences.csv"
+    state = r.root / "reproduce.json"
+    skipped = json.loads(state.read_text()).get("ag3sbr_skipped") if state.is_file() else None
+    if not diffs.is_file() and skipped:
+        s.p(f"Not run in this preset: {skipped}.")
+        return
     if not diffs.is_file():
         r.missing.append("Ag3SBr set comparison (ag3sbr/differences.csv)")
         return
