@@ -269,8 +269,13 @@ class MomentInvariants(CrystalGNN):
             node_inputs = self.precompute(x, edge_index, edge_vec.to(x.dtype))
         z = x[:, 0].round().long().clamp(0, MAX_Z)
         features = self.norm(node_inputs)
-        weights = self.linear(z).view(-1, self.n_invariants, self.n_targets)
-        atom = torch.einsum("nf,nft->nt", features, weights) + self.bias(z)
+        # the element-wise linear head, per element present (not gathered per atom: the
+        # [N, F, T] gather and its scatter-add backward dominated a training step)
+        numbers, element = torch.unique(z, return_inverse=True)
+        weights = self.linear(numbers).view(-1, self.n_invariants, self.n_targets)  # [E, F, T]
+        per_element = torch.einsum("nf,eft->net", features, weights)  # [N, E, T]
+        pick = element.view(-1, 1, 1).expand(-1, 1, self.n_targets)
+        atom = per_element.gather(1, pick).squeeze(1) + self.bias(z)
         if self.mlp is not None:
             atom = atom + self.mlp(features)
         return global_pool(atom, batch, self.pool)

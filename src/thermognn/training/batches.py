@@ -117,33 +117,34 @@ class SparseSource(_Source):
     def _place(self, device: torch.device) -> None:
         self.device = device
 
-    def _batch(self, index: Tensor) -> tuple[Batch, Tensor | None]:
-        """A PyG :class:`Batch` (on the source's device) and its targets."""
-        batch = Batch.from_data_list([self.graphs[int(i)] for i in index]).to(self.device)
-        batch.source_index = index
+    def _batch(self, index: Tensor) -> tuple[PendingBatch, Tensor | None]:
+        """The graphs at ``index`` (collated when a model needs it) and their targets."""
         y = None if self.targets is None else self.targets[index.to(self.targets.device)]
-        return batch, y
+        return PendingBatch(self, index), y
 
-    def forward(self, model: torch.nn.Module, inputs: Any) -> Tensor:
+    def forward(self, model: torch.nn.Module, inputs: PendingBatch) -> Tensor:
         """Call the model's sparse forward.
 
-        Families with ``needs_vectors`` also get ``edge_vec`` and, when they have a
-        parameter-free ``precompute``, its per-node result, computed once per graph
-        of this source and cached (keyed by the model's ``precompute_key()``).
+        Families with ``needs_vectors`` also get ``edge_vec``; one with a parameter-free
+        ``precompute`` gets its per-node result instead, computed once per graph of this
+        source and cached (keyed by the model's ``precompute_key()``), and its batches
+        are never collated: the atoms' features, their graph and the cached rows are
+        all it reads.
         """
         if not getattr(model, "needs_vectors", False):
-            return model(inputs.x, inputs.edge_index, inputs.edge_weight, inputs.batch)
-        node_inputs = None
-        if hasattr(model, "precompute") and hasattr(inputs, "source_index"):
-            node_inputs = self._node_inputs(model, inputs.source_index)
-        return model(
-            inputs.x,
-            inputs.edge_index,
-            inputs.edge_weight,
-            inputs.batch,
-            edge_vec=inputs.edge_vec,
-            node_inputs=node_inputs,
-        )
+            b = inputs.collated
+            return model(b.x, b.edge_index, b.edge_weight, b.batch)
+        if hasattr(model, "precompute"):
+            index = inputs.index
+            node_inputs = self._node_inputs(model, index)
+            graphs = [self.graphs[int(i)] for i in index]
+            x = torch.cat([g.x for g in graphs]).to(self.device)
+            counts = torch.tensor([int(g.x.shape[0]) for g in graphs], device=self.device)
+            batch = torch.repeat_interleave(torch.arange(len(graphs), device=self.device), counts)
+            empty = torch.zeros(2, 0, dtype=torch.long, device=self.device)
+            return model(x, empty, None, batch, node_inputs=node_inputs)
+        b = inputs.collated
+        return model(b.x, b.edge_index, b.edge_weight, b.batch, edge_vec=b.edge_vec)
 
     def _node_inputs(self, model: Any, index: Tensor) -> Tensor:
         """The cached ``model.precompute`` rows of the graphs at ``index``, in order."""
@@ -157,6 +158,22 @@ class SparseSource(_Source):
                 self._cache += list(values.split([int(g.num_nodes) for g in part]))
             self._cache_key = key
         return torch.cat([self._cache[int(i)] for i in index])
+
+
+class PendingBatch:
+    """The graphs at ``index`` of a :class:`SparseSource`, collated on first use."""
+
+    def __init__(self, source: SparseSource, index: Tensor) -> None:
+        self.source, self.index = source, index
+        self._collated: Batch | None = None
+
+    @property
+    def collated(self) -> Batch:
+        """A PyG :class:`Batch` of the graphs, on the source's device."""
+        if self._collated is None:
+            graphs = [self.source.graphs[int(i)] for i in self.index]
+            self._collated = Batch.from_data_list(graphs).to(self.source.device)
+        return self._collated
 
 
 def make_source(
