@@ -169,3 +169,60 @@ def periodic_adjacency(
     """
     sums, counts = periodic_distance_sums(positions, cells, cutoff)
     return (sums - offset * counts) / scale
+
+
+def periodic_edge_vectors(
+    positions: Tensor, cells: Tensor, cutoff: float
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Every periodic bond within ``cutoff`` of a batch of same-size cells, as vectors.
+
+    The edges of :func:`thermognn.graphs.build_graph` (self-images of an atom included,
+    the atom itself excluded) for all cells at once: the fractional pair differences are
+    wrapped to the nearest image and every image shift that can fall within the cutoff
+    (:func:`image_range`) is tried.
+
+    Parameters
+    ----------
+    positions
+        Cartesian positions ``[B, n, 3]`` (Å), float64 recommended.
+    cells
+        Cell vectors as rows ``[B, 3, 3]`` (Å).
+    cutoff
+        Bonds with length ≤ cutoff (Å).
+
+    Returns
+    -------
+    (Tensor, Tensor, Tensor)
+        Source j and target i as node ids of the batch (b·n + atom), and the bond
+        vectors r_j + S·cell − r_i ``[E, 3]`` (Å).
+    """
+    batch, n = positions.shape[:2]
+    inverse = torch.linalg.inv(cells)
+    fractional = torch.bmm(positions, inverse)
+    frac = fractional[:, None, :, :] - fractional[:, :, None, :]  # [B, i, j, 3]: f_j − f_i
+    frac.sub_(torch.round(frac))
+    wrapped = torch.einsum("bijc,bcd->bijd", frac, cells)
+    reach = cutoff * inverse.norm(dim=-2)  # cutoff / plane spacing per direction, [B, 3]
+    ranges = [range(-m, m + 1) for m in image_range(cells, cutoff)]
+    # necessary for an image S: |f_k + S_k| ≤ cutoff / w_k along every direction k
+    fits = [
+        {s: ((frac[..., k] + s).abs() <= reach[:, k, None, None]).view(-1) for s in ranges[k]}
+        for k in range(3)
+    ]
+    flat = wrapped.reshape(-1, 3)
+    sources, targets, vectors = [], [], []
+    for shift in itertools.product(*ranges):
+        pair = (fits[0][shift[0]] & fits[1][shift[1]] & fits[2][shift[2]]).nonzero().squeeze(1)
+        vector = flat.index_select(0, pair)
+        b = torch.div(pair, n * n, rounding_mode="floor")
+        if any(shift):
+            offset = torch.tensor(shift, dtype=cells.dtype, device=cells.device) @ cells  # [B, 3]
+            vector = vector + offset.index_select(0, b)
+        squared = vector.square().sum(-1)
+        keep = ((squared <= cutoff * cutoff) & (squared > 1e-16)).nonzero().squeeze(1)
+        pair, b = pair.index_select(0, keep), b.index_select(0, keep)
+        i, j = torch.div(pair % (n * n), n, rounding_mode="floor"), pair % n
+        sources.append(b * n + j)
+        targets.append(b * n + i)
+        vectors.append(vector.index_select(0, keep))
+    return torch.cat(sources), torch.cat(targets), torch.cat(vectors)
