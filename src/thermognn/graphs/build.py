@@ -135,3 +135,30 @@ def set_fields(data: Data, **fields: torch.Tensor) -> Data:
     """Put ``fields`` on ``data`` (as :func:`graph_of`, without the per-field ``setattr``)."""
     data._store._mapping.update(fields)
     return data
+
+
+def edge_vectors(
+    pos: torch.Tensor,
+    cell: torch.Tensor,
+    shift: torch.Tensor,
+    edge_index: torch.Tensor,
+    batch: torch.Tensor,
+) -> torch.Tensor:
+    """Bond vectors r_j + S·cell − r_i ``[E, 3]`` (Å) of a (batched) crystal graph.
+
+    Parameters
+    ----------
+    pos
+        Positions ``[N, 3]`` (Å).
+    cell
+        Cell vectors as rows, one per graph ``[B, 3, 3]`` (Å).
+    shift
+        Integer image shift S of each edge's source ``[E, 3]``.
+    edge_index
+        ``[2, E]``, row 0 source j, row 1 target i.
+    batch
+        Graph of each node ``[N]``.
+    """
+    src, dst = edge_index
+    offset = torch.bmm(shift.unsqueeze(1), cell[batch[src]]).squeeze(1)
+    return pos[src] + offset - pos[dst]

@@ -33,6 +33,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from thermognn.graphs.build import edge_vectors  # noqa: F401 - part of this module's API
 from thermognn.models.layers import CrystalGNN, global_pool
 from thermognn.models.registry import RAW_INPUTS, register_family
 from thermognn.settings import DEFAULT_CUTOFF
@@ -77,29 +78,6 @@ def species_channels(x: Tensor) -> Tensor:
     return torch.stack(
         (one, (x[:, 0] - 40.0) / 20.0, (x[:, 2] - 1.3) / 0.3, (x[:, 3] - 2.2) / 0.6), -1
     )
-
-
-def edge_vectors(
-    pos: Tensor, cell: Tensor, shift: Tensor, edge_index: Tensor, batch: Tensor
-) -> Tensor:
-    """Bond vectors r_j + S·cell − r_i ``[E, 3]`` (Å) of a (batched) crystal graph.
-
-    Parameters
-    ----------
-    pos
-        Positions ``[N, 3]`` (Å).
-    cell
-        Cell vectors as rows, one per graph ``[B, 3, 3]`` (Å).
-    shift
-        Integer image shift S of each edge's source ``[E, 3]``.
-    edge_index
-        ``[2, E]``, row 0 source j, row 1 target i.
-    batch
-        Graph of each node ``[N]``.
-    """
-    src, dst = edge_index
-    offset = torch.bmm(shift.unsqueeze(1), cell[batch[src]]).squeeze(1)
-    return pos[src] + offset - pos[dst]
 
 
 @register_family(

@@ -113,7 +113,7 @@ class Predictor:
             ``[n, n_labels]`` in the labels' units (float64).
         """
         scalers = self.record.scalers
-        scaled = [scalers.transform_graph(g) for g in graphs]
+        scaled = scalers.transform_graphs(graphs)
         source = make_source(scaled, None, self.dense).to(self.device)
         out = predict_scaled(self.model, source, batch_size)
         return self._physical(out, len(graphs))

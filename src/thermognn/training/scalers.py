@@ -32,7 +32,7 @@ import torch
 from torch_geometric.data import Data
 
 from thermognn.errors import CheckpointError
-from thermognn.graphs.build import graph_of
+from thermognn.graphs.build import edge_vectors, graph_of
 
 _KINDS = ("minmax", "standard", "identity", "proximity")
 
@@ -177,19 +177,7 @@ class Scalers:
         vectors
             Add ``edge_vec`` (``False`` for families that do not read it).
         """
-        store = graph.to_dict()
-        fields = {
-            "x": self.node.transform(store["x"]),
-            "edge_index": store["edge_index"],
-            "edge_weight": self.edge.transform(store["edge_attr"].reshape(-1)),
-        }
-        if vectors and all(store.get(k) is not None for k in ("pos", "cell", "edge_shift")):
-            src, dst = store["edge_index"]
-            offset = store["edge_shift"] @ store["cell"].reshape(3, 3)
-            fields["edge_vec"] = store["pos"][src] + offset - store["pos"][dst]
-        if target_columns is not None:
-            fields["y"] = self.target.transform(store["y"][:, list(target_columns)])
-        return graph_of(fields)
+        return self.transform_graphs([graph], target_columns, vectors=vectors)[0]
 
     def transform_graphs(
         self,
@@ -198,7 +186,7 @@ class Scalers:
         *,
         vectors: bool = True,
     ) -> list[Data]:
-        """:meth:`transform_graph` of many graphs at once (same result, one pass per field).
+        """Model-ready copies of many graphs at once (see :meth:`transform_graph`).
 
         The features of all graphs are scaled as one tensor and handed back as per-graph
         views: for the 1,118 graphs of one small study model this took 0.08 s instead of
@@ -207,10 +195,9 @@ class Scalers:
         if not graphs:
             return []
         stores = [g.to_dict() for g in graphs]
-        if vectors and not all(
+        vectors = vectors and all(
             st.get(k) is not None for st in stores for k in ("pos", "cell", "edge_shift")
-        ):
-            return [self.transform_graph(g, target_columns, vectors=vectors) for g in graphs]
+        )
         n_nodes = [int(st["x"].shape[0]) for st in stores]
         n_edges = [int(st["edge_index"].shape[1]) for st in stores]
         x = self.node.transform(torch.cat([st["x"] for st in stores])).split(n_nodes)
@@ -221,16 +208,18 @@ class Scalers:
             for k, st in enumerate(stores)
         ]
         if vectors:
-            first = (
-                torch.tensor([0, *n_nodes[:-1]]).cumsum(0).repeat_interleave(torch.tensor(n_edges))
+            first = torch.tensor([0, *n_nodes[:-1]]).cumsum(0)
+            edge_index = torch.cat(
+                [st["edge_index"] + f for st, f in zip(stores, first.tolist(), strict=True)], dim=1
             )
-            src, dst = torch.cat([st["edge_index"] for st in stores], dim=1) + first
-            pos = torch.cat([st["pos"] for st in stores])
             cells = torch.cat([st["cell"].reshape(1, 3, 3) for st in stores])
-            cells = cells.repeat_interleave(torch.tensor(n_edges), dim=0)
-            shift = torch.cat([st["edge_shift"] for st in stores]).to(cells.dtype)
-            offset = torch.bmm(shift.unsqueeze(1), cells).squeeze(1)
-            vec = (pos[src] + offset - pos[dst]).split(n_edges)
+            vec = edge_vectors(
+                torch.cat([st["pos"] for st in stores]),
+                cells,
+                torch.cat([st["edge_shift"] for st in stores]).to(cells.dtype),
+                edge_index,
+                torch.arange(len(stores)).repeat_interleave(torch.tensor(n_nodes)),
+            ).split(n_edges)
             for k, f in enumerate(fields):
                 f["edge_vec"] = vec[k]
         if target_columns is not None:
