@@ -134,18 +134,25 @@ def test_trains_a_few_epochs_on_5_atom_cells(tiny_ag3sbr_db, tmp_path) -> None:
     np.testing.assert_allclose(fast, slow, rtol=1e-5, atol=1e-6)
 
 
-def test_batched_bond_vectors_are_the_graph_edges() -> None:
+@pytest.mark.parametrize("route", ["verlet", "searched", "strained"])
+def test_batched_bond_vectors_are_the_graph_edges(route: str) -> None:
     """periodic_edge_vectors gives build_graph's edges (self-images included), unwrapped
-    and wrapped cells alike, and nothing else."""
-    from thermognn.models.periodic import periodic_edge_vectors
+    and wrapped cells alike, and nothing else: through the Verlet list (one lattice),
+    by searching every image (skin 0), and for cells of different lattices."""
+    from thermognn.models.periodic import _verlet_edges, periodic_edge_vectors
 
     cells = [rattled_cell(seed) for seed in range(4)]
     for atoms in cells[::2]:
         atoms.wrap()
+    if route == "strained":
+        cells[1].set_cell(cells[1].cell[:] * 1.02, scale_atoms=True)
     n = len(cells[0])
     positions = torch.tensor(np.stack([a.positions for a in cells]))
     lattice = torch.tensor(np.stack([a.cell[:] for a in cells]))
-    src, dst, vectors = periodic_edge_vectors(positions, lattice, 5.5)
+    skin = 0.0 if route == "searched" else 2.0
+    src, dst, vectors = periodic_edge_vectors(positions, lattice, 5.5, max_skin=skin)
+    if route == "verlet":  # the candidate list is taken, not the fallback
+        assert _verlet_edges(positions, lattice[0], 5.5, skin) is not None
     for b, atoms in enumerate(cells):
         g = build_graph(atoms, 5.5)
         j, i = g.edge_index

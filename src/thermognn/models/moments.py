@@ -46,20 +46,28 @@ MAX_Z = 100
 _SQRT3 = math.sqrt(3.0)
 
 
-def harmonics(unit: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+def harmonics(unit: Tensor, dim: int = -1) -> tuple[Tensor, Tensor, Tensor]:
     """Real spherical harmonics of unit vectors ``[E, 3]`` for l = 0, 1, 2.
+
+    Parameters
+    ----------
+    unit
+        Unit vectors, their x, y, z along ``dim`` (``[E, 3]`` by default, or ``[3, E]``
+        with ``dim=0``).
+    dim
+        The axis of the components, in the input and in the outputs.
 
     Returns
     -------
     tuple of Tensor
-        ``[E, 1]``, ``[E, 3]`` and ``[E, 5]``; within each l the components are an
-        orthonormal basis times a common factor.
+        ``[E, 1]``, ``[E, 3]`` and ``[E, 5]`` (components along ``dim``); within each l
+        the components are an orthonormal basis times a common factor.
     """
-    x, y, z = unit.unbind(-1)
+    x, y, z = unit.unbind(dim)
     l2 = torch.stack(
-        (x * y, y * z, x * z, 0.5 * (x * x - y * y), (3.0 * z * z - 1.0) / (2.0 * _SQRT3)), -1
+        (x * y, y * z, x * z, 0.5 * (x * x - y * y), (3.0 * z * z - 1.0) / (2.0 * _SQRT3)), dim
     )
-    return torch.ones_like(x).unsqueeze(-1), unit, l2
+    return torch.ones_like(x).unsqueeze(dim), unit, l2
 
 
 #: Neighbour-species channels: fixed affine maps of (1, Z, atomic radius, electronegativity).
@@ -179,23 +187,28 @@ class MomentInvariants(CrystalGNN):
             Bond vectors ``[E, 3]`` (Å).
         """
         src, dst = edge_index
-        distance = edge_vec.norm(dim=-1).clamp_min(1e-9)
+        # edges last ([·, E]): the per-edge products and the scatter run contiguous
+        columns = edge_vec.T
+        distance = columns.norm(dim=0).clamp_min(1e-9)
         envelope = 0.5 * (torch.cos(distance * (math.pi / self.cutoff)) + 1.0)
         envelope = envelope * (distance < self.cutoff).to(distance.dtype)
-        radial = torch.exp(-0.5 * ((distance.unsqueeze(-1) - self.centres) / self.width) ** 2)
-        radial = radial * envelope.unsqueeze(-1)  # [E, n_rbf]
-        ylm = torch.cat(harmonics(edge_vec / distance.unsqueeze(-1)), dim=-1)  # [E, 9]
-        per_edge = (radial.unsqueeze(-1) * ylm.unsqueeze(1)).flatten(1)  # [E, n_rbf·9]
+        radial = torch.exp(-0.5 * ((distance - self.centres[:, None]) / self.width) ** 2)
+        radial = radial * envelope  # [n_rbf, E]
+        ylm = torch.cat(harmonics(columns / distance, dim=0), dim=0)  # [9, E]
+        n_rbf = radial.shape[0]
         # Sum per neighbour element first (few elements), then mix into the channels.
-        numbers, element = torch.unique(x[src, 0], return_inverse=True)
+        numbers, node_element = torch.unique(x[:, 0], return_inverse=True)
+        element = node_element.index_select(0, src)
         n_atoms, n_elements = x.shape[0], numbers.shape[0]
         channels = x.new_zeros(n_elements, N_CHANNELS).index_copy_(
-            0, element, species_channels(x)[src]
+            0, node_element, species_channels(x)
         )
-        by_element = per_edge.new_zeros(n_atoms * n_elements, per_edge.shape[1])
-        by_element.index_add_(0, dst * n_elements + element, per_edge)
-        by_element = by_element.view(n_atoms, n_elements, self.centres.numel(), 9)
-        moment = torch.einsum("tk,ntrm->nkrm", channels, by_element).flatten(1, 2)  # [N, C, 9]
+        by_element = ylm.new_zeros(n_rbf, 9, n_atoms * n_elements)
+        key = dst * n_elements + element
+        for r in range(n_rbf):  # one radial function at a time: no [n_rbf·9, E] product
+            by_element[r].index_add_(1, key, ylm * radial[r])
+        by_element = by_element.view(n_rbf, 9, n_atoms, n_elements)
+        moment = torch.einsum("tk,rmnt->nkrm", channels, by_element).flatten(1, 2)  # [N, C, 9]
         parts = [moment[..., 0]]
         for lo, hi in ((1, 4), (4, 9)):
             block = moment[..., lo:hi]  # [N, C, M]

@@ -171,15 +171,21 @@ def periodic_adjacency(
     return (sums - offset * counts) / scale
 
 
+#: Largest Verlet skin (Å) worth a candidate list; beyond it every image is searched.
+MAX_SKIN = 2.0
+
+
 def periodic_edge_vectors(
-    positions: Tensor, cells: Tensor, cutoff: float
+    positions: Tensor, cells: Tensor, cutoff: float, max_skin: float = MAX_SKIN
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Every periodic bond within ``cutoff`` of a batch of same-size cells, as vectors.
 
     The edges of :func:`thermognn.graphs.build_graph` (self-images of an atom included,
-    the atom itself excluded) for all cells at once: the fractional pair differences are
-    wrapped to the nearest image and every image shift that can fall within the cutoff
-    (:func:`image_range`) is tried.
+    the atom itself excluded) for all cells at once. Cells that share one lattice and
+    differ only by displacements (thermal samples of one reference) go through a Verlet
+    list (:func:`_verlet_edges`); other batches wrap the fractional pair differences to
+    the nearest image and try every image shift that can fall within the cutoff
+    (:func:`image_range`).
 
     Parameters
     ----------
@@ -189,6 +195,8 @@ def periodic_edge_vectors(
         Cell vectors as rows ``[B, 3, 3]`` (Å).
     cutoff
         Bonds with length ≤ cutoff (Å).
+    max_skin
+        Largest Verlet skin (Å) for which the candidate list is used (0: never).
 
     Returns
     -------
@@ -196,6 +204,51 @@ def periodic_edge_vectors(
         Source j and target i as node ids of the batch (b·n + atom), and the bond
         vectors r_j + S·cell − r_i ``[E, 3]`` (Å).
     """
+    if bool((cells == cells[:1]).all()):
+        found = _verlet_edges(positions, cells[0], cutoff, max_skin)
+        if found is not None:
+            return found
+    return _searched_edges(positions, cells, cutoff)
+
+
+def _verlet_edges(
+    positions: Tensor, cell: Tensor, cutoff: float, max_skin: float
+) -> tuple[Tensor, Tensor, Tensor] | None:
+    """Bonds of cells sharing ``cell`` from one candidate list (``None``: skin too large).
+
+    Each structure's atoms are moved by lattice vectors next to the batch's mean
+    positions r̄ (a relabelling of images that leaves the set of bond vectors as it
+    is). If no atom lies further than δ from r̄, every bond ≤ cutoff of any structure
+    is a pair (i, j, S) with |r̄_j + S·cell − r̄_i| ≤ cutoff + 2δ, so the candidates come
+    from r̄ alone and each structure only measures them (the Verlet list of molecular
+    dynamics).
+    """
+    batch, n = positions.shape[:2]
+    fractional = positions @ torch.linalg.inv(cell)
+    step = fractional - fractional[:1]
+    step.sub_(torch.round(step))
+    aligned = (fractional[:1] + step) @ cell  # [B, n, 3], images next to structure 0
+    mean = aligned.mean(dim=0, keepdim=True)
+    skin = 2.0 * float((aligned - mean).norm(dim=-1).max()) + 1e-6
+    if skin > max_skin:
+        return None
+    src, dst, vectors = _searched_edges(mean, cell[None], cutoff + skin)
+    shifts = vectors - (mean[0].index_select(0, src) - mean[0].index_select(0, dst))  # S·cell
+    # components first ([B, 3, K]): the gathers and the sum over x, y, z run contiguous
+    columns = aligned.transpose(1, 2).contiguous()
+    bonds = columns.index_select(2, src).sub_(columns.index_select(2, dst)).add_(shifts.T)
+    squared = (bonds * bonds).sum(1)
+    keep = ((squared <= cutoff * cutoff) & (squared > 1e-16)).view(-1).nonzero().squeeze(1)
+    candidate = keep % src.shape[0]
+    first = torch.div(keep, src.shape[0], rounding_mode="floor") * n
+    kept = torch.stack([bonds[:, k].reshape(-1).index_select(0, keep) for k in range(3)], -1)
+    return first + src.index_select(0, candidate), first + dst.index_select(0, candidate), kept
+
+
+def _searched_edges(
+    positions: Tensor, cells: Tensor, cutoff: float
+) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`periodic_edge_vectors` by trying every image shift (any batch of cells)."""
     batch, n = positions.shape[:2]
     inverse = torch.linalg.inv(cells)
     fractional = torch.bmm(positions, inverse)
