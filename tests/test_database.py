@@ -136,3 +136,23 @@ def test_select_over_one_connection_gives_the_rows_of_ase_select(tiny_ag3sbr_db)
         inside = select(database, "labeled=1", columns=["id"])
         assert database.connection is not None
     assert [r.id for r in inside] == [r[0] for r in plain]
+
+
+def test_a_transaction_writes_all_rows_or_none(tmp_path):
+    """Rows written in one transaction land together; an error inside rolls all back,
+    and a nested block joins the outer one."""
+    db = StudyDatabase(tmp_path / "s.db", study="demo")
+    ref = reference_cell("Ag3SBr", (1, 1, 1))
+    ids = [db.add_reference(ref, material) for material in ("A", "B", "C")]
+    labels = Labels(-1.0, 1.2, -8.0, -3.5, stress=np.zeros(6))
+    with db.transaction():
+        db.write_labels(ids[0], labels, "gfn1-xtb", "v")
+        with db.transaction():  # joins: no commit of its own
+            db.write_labels(ids[1], labels, "gfn1-xtb", "v")
+    assert db.unlabeled_ids() == [ids[2]]
+    with pytest.raises(RuntimeError), db.transaction():
+        db.write_labels(ids[2], labels, "gfn1-xtb", "v")
+        db.write_failure(ids[0], "late failure", "gfn1-xtb", "v")
+        raise RuntimeError("interrupted")
+    assert db.unlabeled_ids() == [ids[2]]  # neither write of the failed block landed
+    assert "label_error" not in db.ase.get(id=ids[0]).key_value_pairs

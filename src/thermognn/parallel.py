@@ -23,6 +23,10 @@ WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THRE
 #: at 128 MiB restore plain-process speed; memory is still returned above that.
 WORKER_MALLOC = {"MALLOC_TRIM_THRESHOLD_": "134217728", "MALLOC_MMAP_THRESHOLD_": "134217728"}
 
+#: Dask settings of a LocalCluster: no statistical profiler in the workers (it samples
+#: every worker's stack each 10 ms, time taken from the tasks it watches).
+CLUSTER_CONFIG = {"distributed.worker.profile.enabled": False}
+
 
 @dataclass(frozen=True)
 class ClusterSpec:
@@ -75,7 +79,7 @@ def open_client(spec: ClusterSpec) -> tuple[Any, Any]:
     malloc = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_MALLOC.items()}
     # the scheduler's HTTP port moves if 8787 is taken; the malloc settings must be in the
     # environment a worker process starts with (``env`` is applied after it started)
-    with warnings.catch_warnings(), dask.config.set(malloc):
+    with warnings.catch_warnings(), dask.config.set({**malloc, **CLUSTER_CONFIG}):
         warnings.filterwarnings("ignore", message="Port .* is already in use")
         cluster = LocalCluster(
             n_workers=n,

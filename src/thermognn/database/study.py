@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +138,20 @@ class StudyDatabase:
         meta["config"] = config
         self.ase.metadata = meta
         self.metadata = meta
+
+    @contextmanager
+    def transaction(self) -> Iterator[StudyDatabase]:
+        """One connection and one commit for every read and write inside.
+
+        All or nothing: an exception inside rolls the block's writes back. Nested
+        blocks join the outer one. ASE's SQLite backend otherwise opens a connection
+        and commits for every row it reads or writes.
+        """
+        if getattr(self.ase, "connection", None) is not None:
+            yield self
+            return
+        with self.ase:
+            yield self
 
     # ------------------------------------------------------------------ writing
     def add_reference(self, atoms: Atoms, material: str, **record: Any) -> int:

@@ -1,7 +1,7 @@
 """Label the unlabeled rows of a study database, in parallel on Dask, resumably.
 
-Only the client writes the database, one row as each result arrives, so a run killed
-at any moment loses at most the configurations in flight; re-running skips labeled
+Only the client writes the database, each task's rows in one transaction as the task
+returns, so a run killed at any moment loses at most the configurations in flight; re-running skips labeled
 rows (and rows that failed, unless ``retry_failed``). Calculator errors (SCF not
 converged, unknown element, NaN) become ``label_error`` rows, never a crashed run.
 
@@ -123,6 +123,12 @@ class _Recorder:
     progress: Callable[[int, int], None] | None = None
     done: int = 0
 
+    def add_all(self, results: list[tuple[Any, ...]]) -> None:
+        """Record the results of one task in one database transaction."""
+        with self.db.transaction():
+            for result in results:
+                self.add(result)
+
     def add(self, result: tuple[Any, ...]) -> None:
         """Record one ``(row_id, labels, error, seconds)`` result of :func:`label_structure`."""
         from thermognn.labels.base import Labels
@@ -208,8 +214,10 @@ def label_database(
     recorder = _Recorder(db, name, version, summary, len(ids), progress)
     if workers == 0 and scheduler is None:
         summary.workers = 0
-        for row_id in (i for batch in _batches(db, ids, batch_size) for i in batch):
-            recorder.add(label_structure(labeler, options, *_payload(db, row_id)))
+        for batch in _batches(db, ids, batch_size):
+            with db.transaction():
+                payloads = [_payload(db, row_id) for row_id in batch]
+            recorder.add_all(label_batch(labeler, options, payloads))
     else:
         _label_on_dask(
             recorder, ids, batch_size, labeler, options, workers, scheduler, connect_timeout
@@ -241,7 +249,8 @@ def _label_on_dask(
     client, cluster = open_client(ClusterSpec(workers, scheduler, timeout))
 
     def submit(batch: list[int]) -> Any:
-        payloads = [_payload(recorder.db, i) for i in batch]
+        with recorder.db.transaction():
+            payloads = [_payload(recorder.db, i) for i in batch]
         return client.submit(label_batch, labeler, options, payloads, pure=False)
 
     try:
@@ -253,8 +262,7 @@ def _label_on_dask(
         pending = iter(batches)
         stream = as_completed([submit(b) for _, b in zip(range(window), pending)])
         for future in stream:
-            for result in future.result():
-                recorder.add(result)
+            recorder.add_all(future.result())
             future.release()
             nxt = next(pending, None)
             if nxt is not None:
