@@ -237,7 +237,7 @@ def _train_stages(
     else:
         state["ag3sbr_skipped"] = f"preset {p.name} (run --preset full)"
     with _Stage(state, "compare", say):
-        n_md = sum(1 for _ in _labeled(study_db, "md"))
+        n_md = _labeled_count(study_db, "md")
         if n_md >= p.compare_min_rows:
             from thermognn.studies import run_md_comparison
 
@@ -254,7 +254,8 @@ def _train_stages(
     return experiment
 
 
-def _labeled(db: Path, scheme: str):
+def _labeled_count(db: Path, scheme: str) -> int:
+    """Labeled rows of one sampling scheme (one SQL count, not a row-by-row read)."""
     import ase.db
 
-    return ase.db.connect(str(db)).select(f"labeled=1,scheme={scheme}", columns=["id"])
+    return int(ase.db.connect(str(db)).count(f"labeled=1,scheme={scheme}"))
