@@ -39,6 +39,8 @@ def test_reproduce_smoke_end_to_end(tiny_ag3sbr_db, tmp_path, capsys):
         "explain/pairs.csv",
         "explain/view_best.html",
         "temperature/curve.csv",
+        "families.json",
+        "families/differences.csv",
     ):
         assert (out / rel).stat().st_size > 0, rel
     state = json.loads((out / "reproduce.json").read_text())
@@ -55,6 +57,13 @@ def test_reproduce_smoke_end_to_end(tiny_ag3sbr_db, tmp_path, capsys):
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64") >= 8
     assert "paired seeds" in page and "95 % CI" in page
+    # the model families: both on the same rows, every label, with their cost
+    families = json.loads((out / "families.json").read_text())
+    assert set(families) == {"paper-5", "moments"}
+    for entry in families.values():
+        assert entry["parameters"] > 0 and entry["structures_per_s"] > 0
+        assert set(entry["labels"]) == set(models)
+    assert "Model families on identical rows" in page
     summary = (out / "summary.md").read_text()
     assert "| band_gap (eV) |" in summary and "paired seeds" in summary
     # resumable: a second call reuses every finished stage and is much faster

@@ -52,6 +52,9 @@ class Preset:
     ag3sbr_sets
         Run the Ag3SBr-only comparison of every sampling set (renormalised phonons
         included).
+    families
+        Run the comparison of model families on identical rows
+        (:mod:`thermognn.paper.families`).
     combined_sizes
         Sizes of the combined arm: ``all`` (its own learning curve) or ``largest`` (only
         the models Table 1 and Fig. 2 need).
@@ -85,6 +88,7 @@ class Preset:
     compare_min_rows: int = 50
     compare_size: int | None = None
     ag3sbr_sets: bool = True
+    families: bool = True
     combined_sizes: str = "all"
     others_combined_only: bool = False
 
@@ -114,12 +118,13 @@ QUICK = Preset(
     # paper's Fig. 4); the other three labels train the combined arm only, at 250 rows
     # (Table 1, Fig. 2); the combined arm trains at the largest size only; the MD
     # comparison at 250 rows a side; the Ag3SBr-only comparison with the renormalised
-    # phonons is left to `--preset full`
+    # phonons and the model families are left to `--preset full`
     other_labels_size=250,
     combined_sizes="largest",
     others_combined_only=True,
     compare_size=250,
     ag3sbr_sets=False,
+    families=False,
     seeds=5,
     test_size=250,
     # 80 comparison models on 2 cores: capped at 100 epochs to keep `make demo` short
@@ -145,6 +150,7 @@ FULL = replace(
     others_combined_only=False,
     compare_size=None,
     ag3sbr_sets=True,
+    families=True,
     grid={
         **QUICK.grid,
         "models": ["paper-1", "paper-3", "paper-5"],
@@ -198,6 +204,7 @@ SMOKE = replace(
     temperature_configs=4,
     batch_size=8,
     compare_min_rows=4,
+    families=True,
 )
 
 PRESETS: dict[str, Preset] = {p.name: p for p in (QUICK, FULL, PAPER, SMOKE)}

@@ -14,11 +14,13 @@ interrupted run resumes):
    every test set, paired differences with 95 % intervals (Fig. 4, Table 1, Fig. 2);
 5. ag3sbr — every Ag3SBr sampling set, the self-consistently renormalised phonon set
    included, on Ag3SBr test sets only (like for like: one material on every side);
-6. compare — MD vs phonon, like for like (SI Table 1);
-7. explain — the five seeds' best band-gap models vs a poor one, on test rows (Fig. 5);
-8. temperature — the harmonic ensemble average ⟨E_g⟩_T of Ag3SBr, checked against
+6. families — the paper family against ``moments`` on identical Ag3SBr phonon rows,
+   every label, paired seeds, with their cost (``--preset full``);
+7. compare — MD vs phonon, like for like (SI Table 1);
+8. explain — the five seeds' best band-gap models vs a poor one, on test rows (Fig. 5);
+9. temperature — the harmonic ensemble average ⟨E_g⟩_T of Ag3SBr, checked against
    direct GFN1-xTB ensemble means;
-9. report — one HTML page and ``summary.md``.
+10. report — one HTML page and ``summary.md``.
 """
 
 from __future__ import annotations
@@ -236,6 +238,13 @@ def _train_stages(
             stages.ag3sbr_sets(root, study_db, p, band_gap, cluster, progress)
     else:
         state["ag3sbr_skipped"] = f"preset {p.name} (run --preset full)"
+    if p.families:
+        with _Stage(state, "families", say):
+            from thermognn.paper.families import run_families
+
+            run_families(root, study_db, p.seeds, cluster, progress, base)
+    else:
+        state["families_skipped"] = f"preset {p.name} (run --preset full)"
     with _Stage(state, "compare", say):
         n_md = _labeled_count(study_db, "md")
         if n_md >= p.compare_min_rows:

@@ -29,6 +29,15 @@ def difference_text(d: dict[str, str]) -> str:
     return describe_difference(d, LABEL_UNITS.get(d["label"], ""))
 
 
+def _markdown_table(head: list[str], rows: list[list[str]]) -> list[str]:
+    """A Markdown table as lines."""
+    return [
+        "| " + " | ".join(head) + " |",
+        "|---" * len(head) + "|",
+        *["| " + " | ".join(row) + " |" for row in rows],
+    ]
+
+
 def _table_one(root: Path) -> list[str]:
     path = root / "models.json"
     if not path.is_file():
@@ -122,6 +131,16 @@ def write_summary(root: str | Path) -> Path:
             "",
         ]
         lines += [f"- {difference_text(d)}" for d in same] + [""]
+    families = root / "families.json"
+    if families.is_file():
+        from thermognn.paper.families import FAMILY_COLUMNS, family_rows
+
+        lines += ["Model families on identical Ag3SBr phonon rows (mean ± sd over seeds):", ""]
+        lines += _markdown_table(FAMILY_COLUMNS, family_rows(json.loads(families.read_text())))
+        lines += [""] + [
+            f"- {difference_text(d)}" for d in _rows(root / "families" / "differences.csv")
+        ]
+        lines += [""]
     md = _rows(root / "compare" / "differences.csv")
     if md:
         lines += ["MD vs phonon, like for like (cf. paper SI Table 1):", ""]

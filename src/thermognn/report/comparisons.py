@@ -140,6 +140,30 @@ def section_ag3sbr(r: Report) -> None:
         _curve_table(s, [x for x in csv_rows(results) if x["status"] == "ok"])
 
 
+def section_families(r: Report) -> None:
+    from thermognn.paper.families import FAMILY_COLUMNS, family_rows
+
+    s = r.section("families", "Model families on identical rows (beyond the paper)")
+    path = r.root / "families.json"
+    state = r.root / "reproduce.json"
+    skipped = json.loads(state.read_text()).get("families_skipped") if state.is_file() else None
+    if not path.is_file() and skipped:
+        s.p(f"Not run in this preset: {skipped}.")
+        return
+    if not path.is_file():
+        r.missing.append("model families (families.json)")
+        return
+    s.p(
+        "The paper family at its best setting of the sweep (paper-5, hidden 64) and the "
+        "moments family train on the same Ag3SBr phonon rows with the same recipe; seed k "
+        "gives every family the same training, validation and test rows. Cost: seconds per "
+        "epoch of training, and structures predicted per second on one core from positions "
+        "(bonds included)."
+    )
+    s.table(FAMILY_COLUMNS, family_rows(json.loads(path.read_text())))
+    s.items([difference_sentence(d) for d in csv_rows(r.root / "families" / "differences.csv")])
+
+
 def section_compare(r: Report) -> None:
     s = r.section("compare", "MD vs phonon data, like for like (cf. paper SI Table 1)")
     md = r.need("compare/comparison.md", "MD comparison")

@@ -15,7 +15,12 @@ from collections.abc import Callable
 from markupsafe import Markup
 
 from thermognn.labels.base import LABEL_NAMES, LABEL_UNITS
-from thermognn.report.comparisons import section_ag3sbr, section_compare, section_curves
+from thermognn.report.comparisons import (
+    section_ag3sbr,
+    section_compare,
+    section_curves,
+    section_families,
+)
 from thermognn.report.figures import PRETTY
 from thermognn.report.page import PAPER, Report, Section, csv_rows, fmt, fmt_pm
 
@@ -290,6 +295,7 @@ SECTIONS: list[Callable[[Report], None]] = [
     section_sweep,
     section_curves,
     section_ag3sbr,
+    section_families,
     section_compare,
     section_explain,
     section_temperature,
