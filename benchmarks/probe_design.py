@@ -18,7 +18,8 @@ Strategies (one pick at a time, λ of the last fit):
 * ``random`` — uniform picks;
 * ``vopt`` — greedy V-optimal (transductive) design: the candidate c maximising the drop
   of the summed posterior variance over the pool, ‖Σ[:, c]‖² / (Σ[c, c] + λ), under
-  Bayesian linear regression (prior covariance K, noise λ); Σ updated by rank one;
+  Bayesian linear regression (prior covariance K, noise λ); Σ updated by rank one
+  (:func:`thermognn.learning.acquisition.v_optimal`, the library's ``design``);
 * ``vopt-all`` — the same with the target set pool ∪ test inputs (labels never used);
 * ``maxvar`` — greedy largest posterior variance Σ[c, c];
 * ``bootstrap`` — spread of 10 bootstrap ridge fits, the k largest at once;
@@ -57,12 +58,15 @@ from bench_learn import crossing, load_rows  # the script's folder is on sys.pat
 
 from thermognn.experiments.stats import bootstrap_ci
 from thermognn.graphs.build import edge_vectors
-from thermognn.learning.acquisition import standardise, structure_descriptors
+from thermognn.learning.acquisition import (
+    design_features,
+    standardise,
+    structure_descriptors,
+    v_optimal,
+)
 from thermognn.models.moments import MomentInvariants
 
 LAMBDAS = np.logspace(-4, 2, 31)
-#: Prior variance of the intercept (a constant feature): effectively unpenalised.
-INTERCEPT = 100.0
 STRATEGIES = "random,vopt,vopt-all,vopt-resid,maxvar,bootstrap,kcenter,igs,gsy"
 
 
@@ -116,14 +120,19 @@ def pick(
     strategy: str,
     n: int,
     k: np.ndarray,
+    z: np.ndarray,
     lab: list[int],
     pool: np.ndarray,
     test: np.ndarray,
     y: np.ndarray,
     lam: float,
     rng: np.random.Generator,
+    noise: float | None = None,
 ) -> list[int]:
-    """``n`` new pool cells by ``strategy``."""
+    """``n`` new pool cells by ``strategy`` (``z``: feature rows with K = z zᵀ).
+
+    ``noise``: the design's noise variance (default ``lam``, the last fit's λ).
+    """
     free = np.array([i for i in pool if i not in set(lab)])
     if strategy == "random":
         return [int(i) for i in rng.choice(free, n, replace=False)]
@@ -159,9 +168,19 @@ def pick(
             score = np.minimum(score, new_dy * (new_dx if strategy == "igs" else 1))
             score[j] = -np.inf
         return chosen
-    # Bayesian linear regression: covariance over candidates (+ test for vopt-all)
+    if strategy == "maxvar":  # greedy largest posterior variance, rank-one updates
+        sigma = posterior(k, np.array(lab), free, lam)
+        taken: list[int] = []
+        for _ in range(n):
+            score = np.diag(sigma).copy()
+            score[taken] = -np.inf
+            taken.append(int(np.argmax(score)))
+            col = sigma[:, taken[-1]].copy()
+            sigma -= np.outer(col, col) / (col[taken[-1]] + lam)
+        return [int(free[j]) for j in taken]
+    # V-optimal design: targets the pool (+ test inputs for vopt-all)
     target = np.concatenate([free, test]) if strategy == "vopt-all" else free
-    weight = np.ones(len(target))
+    weight = None
     if strategy == "vopt-resid":  # weight each target by its expected |error|
         known = np.array(lab)
         kl = k[np.ix_(known, known)]
@@ -172,33 +191,21 @@ def pick(
         spread = np.zeros_like(y)
         spread[known] = loo
         weight = np.clip(ridge(k, known, spread, lam, target), 1e-3, None)
-    sigma = posterior(k, np.array(lab), target, lam)
-    m = len(free)
-    chosen, taken = [], np.zeros(m, bool)
-    for _ in range(n):
-        var = np.diag(sigma)[:m]
-        if strategy == "maxvar":
-            score = var.copy()
-        else:
-            score = (weight[:, None] * sigma[:, :m] ** 2).sum(axis=0) / (var + lam)
-        score[taken] = -np.inf
-        j = int(np.argmax(score))
-        taken[j] = True
-        chosen.append(int(free[j]))
-        col = sigma[:, j].copy()
-        sigma -= np.outer(col, col) / (col[j] + lam)
-    return chosen
+    got, _ = v_optimal(z[free], z[lab], n, noise=noise or lam, targets=z[target], weights=weight)
+    return [int(free[j]) for j in got]
 
 
 def learner(
     strategy: str,
     seed: int,
     k: np.ndarray,
+    z: np.ndarray,
     pool: np.ndarray,
     test: np.ndarray,
     y: np.ndarray,
     schedule: list[int],
     start: int,
+    noise: float | None = None,
 ) -> list[float]:
     """Test MAE along ``schedule`` for one strategy and seed."""
     rng = np.random.default_rng(seed)
@@ -208,7 +215,7 @@ def learner(
     for n in schedule:
         lam = loo_lambda(k[np.ix_(lab, lab)], y[lab])
         if n > len(lab):
-            lab += pick(strategy, n - len(lab), k, lab, pool, test, y, lam, rng)
+            lab += pick(strategy, n - len(lab), k, z, lab, pool, test, y, lam, rng, noise)
             lam = loo_lambda(k[np.ix_(lab, lab)], y[lab])
         pred = ridge(k, np.array(lab), y, lam, test)
         maes.append(float(np.mean(np.abs(pred - y[test]))))
@@ -224,6 +231,7 @@ def main() -> None:
     p.add_argument("--test", type=int, default=100)
     p.add_argument("--kernel", default="linear", choices=["linear", "rbf"])
     p.add_argument("--n-rbf", type=int, default=6, help="moments: radial Gaussians")
+    p.add_argument("--noise", type=float, default=None, help="vopt: fixed noise (default: λ)")
     args = p.parse_args()
     torch.set_num_threads(1)
     db = Path(str(resources.files("thermognn") / "data" / "ag3sx_study.db"))
@@ -240,11 +248,13 @@ def main() -> None:
     if args.features in ("rdf", "both"):
         parts.append(standardise(structure_descriptors(graphs)))
     x = np.concatenate(parts, axis=1)
-    k = x @ x.T / x.shape[1]
+    z = design_features(x)  # K = x xᵀ / d + intercept = z zᵀ
+    k = z @ z.T
     if args.kernel == "rbf":  # Gaussian kernel, length scale the median distance
         d2 = np.clip(np.diag(k)[:, None] + np.diag(k)[None, :] - 2 * k, 0, None)
-        k = np.exp(-0.5 * d2 / np.median(d2[np.triu_indices(len(k), 1)]))
-    k = k + INTERCEPT
+        k = np.exp(-0.5 * d2 / np.median(d2[np.triu_indices(len(k), 1)])) + z[0, -1] ** 2
+        e, u = np.linalg.eigh(k)
+        z = u * np.sqrt(np.clip(e, 0.0, None))
     lam = loo_lambda(k[np.ix_(pool, pool)], y[pool])
     target = float(np.mean(np.abs(ridge(k, pool, y, lam, test) - y[test])))
     schedule = [int(s) for s in args.schedule.split(",")]
@@ -253,7 +263,7 @@ def main() -> None:
         f"({x.shape[1]}); whole-pool ridge test MAE {target:.4f} eV (λ {lam:.3g})"
     )
     strategies = args.strategies.split(",")
-    mae = {s: np.array([learner(s, seed, k, pool, test, y, schedule, schedule[0])
+    mae = {s: np.array([learner(s, seed, k, z, pool, test, y, schedule, schedule[0], args.noise)
                         for seed in range(args.seeds)]) for s in strategies}  # fmt: skip
     print("labels " + "".join(f"{s:>18}" for s in strategies))
     for c, n in enumerate(schedule):

@@ -12,7 +12,13 @@ import pytest
 
 from thermognn.cli.main import main
 from thermognn.errors import ThermognnError
-from thermognn.learning.acquisition import acquire, standardise, structure_descriptors
+from thermognn.learning.acquisition import (
+    acquire,
+    design_features,
+    standardise,
+    structure_descriptors,
+    v_optimal,
+)
 
 TINY = [
     "--material", "Ag3SBr", "--supercell", "1", "--scheme", "random", "--amplitude", "0.05:0.2",
@@ -82,6 +88,12 @@ def test_learn_settings_are_validated(tmp_path: Path) -> None:
         validate_study({"study": {"db": "x.db"}, "learn": {"out": "al", "initial": 2}})
     with pytest.raises(ThermognnError, match="acquisition"):
         validate_study({"learn": {"db": "x.db", "out": "al", "acquisition": "greedy"}})
+    design = validate_study({"learn": {"db": "x.db", "out": "al", "acquisition": "design"}})
+    assert "--acquisition=design" in design.stages[0].argv()
+    from thermognn.cli.main import build_parser
+
+    args = build_parser().parse_args(["learn", "--out", "al", "--acquisition", "design"])
+    assert args.acquisition == "design"
     study = validate_study({"study": {"db": "x.db"}, "learn": {"out": "al", "budget": 30}})
     argv = study.stages[0].argv()
     assert argv[0] == "learn" and "--budget=30" in argv and "--db=x.db" in argv
@@ -116,3 +128,69 @@ def test_structure_descriptors_are_permutation_invariant() -> None:
     np.testing.assert_allclose(d[0], d[1], atol=1e-9)
     assert d.shape[1] == 3 * 17  # Na-Na, Na-Cl, Cl-Cl on the radial grid
     assert np.allclose(standardise(d), 0)
+
+
+def _linear_problem(seed: int, n: int = 300, d: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """Clustered, anisotropic inputs and a linear label with a little noise."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=3.0, size=(6, d))
+    x = centres[rng.integers(0, 6, n)] + rng.normal(size=(n, d)) * rng.uniform(0.2, 2.0, d)
+    y = x @ rng.normal(size=d) + 0.3 * rng.normal(size=n)
+    return x, y
+
+
+def test_design_is_exact_deterministic_and_model_free() -> None:
+    x, _ = _linear_problem(0, n=60, d=5)
+    z = design_features(standardise(x))
+    lab, cand, noise = z[:6], z[6:], 0.7
+    picked, gains = v_optimal(cand, lab, 8, noise=noise)
+    # brute force: the summed posterior variance over the candidates, K = z zᵀ
+    k = z @ z.T
+
+    def total(rows: list[int]) -> float:
+        kl = k[np.ix_(rows, rows)] + noise * np.eye(len(rows))
+        kc = k[6:, rows]
+        return float(np.trace(k[6:, 6:]) - np.trace(kc @ np.linalg.solve(kl, kc.T)))
+
+    rows = list(range(6))
+    for p, gain in zip(picked, gains, strict=True):
+        drops = [total(rows) - total([*rows, 6 + c]) for c in range(len(cand))]
+        assert drops[p] == pytest.approx(max(drops), rel=1e-9)
+        assert gain == pytest.approx(drops[p], rel=1e-9)
+        rows.append(6 + int(p))
+    spread = np.random.default_rng(1).random(len(cand))
+    args = (cand[:, :-1], lab[:, :-1])
+    first = acquire("design", 8, spread, *args, rng=np.random.default_rng(0))
+    again = acquire("design", 8, spread[::-1], *args, rng=np.random.default_rng(5))
+    assert list(first.picked) == list(again.picked)  # σ and the seed play no part
+    assert len(set(first.picked)) == 8 and np.all(np.isnan(first.distance))
+    rand = acquire("random", 8, spread, rng=np.random.default_rng(0))
+    assert set(first.picked) != set(rand.picked)
+    every = acquire("design", 100, spread, *args, rng=np.random.default_rng(0), target_labeled=True)
+    assert sorted(every.picked) == list(range(len(cand)))  # k > n: each candidate once
+    with pytest.raises(ThermognnError, match="needs descriptors"):
+        acquire("design", 2, spread, rng=np.random.default_rng(0))
+
+
+def test_design_beats_random_on_a_linear_problem() -> None:
+    """Ridge on 5 random + 10 acquired labels: design's test error below random's."""
+    errors: dict[str, list[float]] = {"random": [], "design": []}
+    for seed in range(24):
+        x, y = _linear_problem(seed)
+        x = standardise(x)
+        pool, test = np.arange(200), np.arange(200, 300)
+        start = np.random.default_rng(seed).choice(pool, 5, replace=False)
+        rest = np.setdiff1d(pool, start)
+        for strategy in errors:
+            got = acquire(
+                strategy, 10, np.zeros(len(rest)), x[rest], x[start],
+                rng=np.random.default_rng(seed),
+            ).picked  # fmt: skip
+            rows = np.concatenate([start, rest[got]])
+            a = np.hstack([x[rows], np.ones((len(rows), 1))])
+            w = np.linalg.solve(a.T @ a + 1e-3 * np.eye(a.shape[1]), a.T @ y[rows])
+            pred = np.hstack([x[test], np.ones((len(test), 1))]) @ w
+            errors[strategy].append(float(np.mean(np.abs(pred - y[test]))))
+    # measured: mean 0.32 against 0.36 (noise floor 0.24), lower in 19 of 24 seeds
+    assert np.mean(errors["design"]) < 0.95 * np.mean(errors["random"])
+    assert np.mean(np.less(errors["design"], errors["random"])) >= 0.7

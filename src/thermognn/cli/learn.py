@@ -16,6 +16,7 @@ import argparse
 
 from thermognn.cli import common
 from thermognn.cli.train import SETTING_OPTIONS
+from thermognn.learning.acquisition import STRATEGIES
 
 #: ``LearnSettings`` fields set by options of the same name: (type, help).
 LEARN_OPTIONS: dict[str, tuple[type, str]] = {
@@ -43,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--acquisition",
         default=None,
-        choices=("diverse", "uncertainty", "coverage", "random"),
+        choices=STRATEGIES,
         help="how candidates are chosen (default diverse)",
     )
     s = p.add_argument_group("candidate pool (as thermognn sample)")

@@ -1,7 +1,7 @@
 """Active learning: label the structures an ensemble is least sure of (``thermognn learn``).
 
 * :mod:`~thermognn.learning.acquisition` — acquisition strategies (random, uncertainty,
-  diverse, coverage) and structure descriptors;
+  diverse, coverage, design) and structure descriptors;
 * :mod:`~thermognn.learning.loop` — :func:`run_learning`, the resumable loop that samples
   a candidate pool, labels chosen rows with the Dask labeling runner and retrains a
   deep ensemble each round;

@@ -10,7 +10,12 @@ Every strategy picks ``k`` candidates of a pool from the ensemble's predicted sp
   nearest labeled or already picked structure (so one batch does not spend its labels
   on near-copies of one uncertain configuration);
 * ``coverage`` — the same greedy farthest-point picks with σ ignored (a model-free
-  space-filling baseline).
+  space-filling baseline);
+* ``design`` — greedy V-optimal experimental design, model-free (σ ignored): under
+  Bayesian linear regression on the descriptors (with a weakly penalised intercept),
+  each pick is the candidate whose label would most reduce the summed posterior
+  predictive variance over the candidates (:func:`v_optimal`). On the Ag3SBr band gap
+  it beat random choice at 50 labels (``benchmarks/probe_design.py``).
 
 The descriptor (:func:`structure_descriptors`) is a Gaussian-smeared radial distribution
 per element pair, standardised over the pool: invariant to permutations, translations
@@ -27,12 +32,14 @@ import numpy as np
 
 from thermognn.errors import ThermognnError
 
-Strategy = Literal["random", "uncertainty", "diverse", "coverage"]
-STRATEGIES: tuple[str, ...] = ("random", "uncertainty", "diverse", "coverage")
+Strategy = Literal["random", "uncertainty", "diverse", "coverage", "design"]
+STRATEGIES: tuple[str, ...] = ("random", "uncertainty", "diverse", "coverage", "design")
 
 #: Radial grid of the descriptor (Å) and its Gaussian width (Å).
 RDF_GRID = np.arange(1.5, 5.75, 0.25)
 RDF_WIDTH = 0.15
+#: ``design``: prior variance of the intercept, against 1/d per descriptor column.
+DESIGN_INTERCEPT = 100.0
 
 
 def structure_descriptors(
@@ -92,9 +99,10 @@ class Acquisition:
         The (calibrated) predicted spread σ of each picked candidate (label unit).
     distance
         Descriptor distance to the nearest labeled or earlier-picked structure at the
-        moment of picking (NaN for ``random`` and ``uncertainty``).
+        moment of picking (NaN for ``random``, ``uncertainty`` and ``design``).
     score
-        The acquisition score that ranked it (σ, σ·d, d, or NaN for ``random``).
+        The acquisition score that ranked it (σ, σ·d, d, the drop of the summed
+        posterior variance for ``design``, or NaN for ``random``).
     """
 
     picked: np.ndarray
@@ -136,6 +144,85 @@ def _greedy(
     return picked, distances, scores
 
 
+def design_features(descriptors: np.ndarray, intercept: float = DESIGN_INTERCEPT) -> np.ndarray:
+    """Descriptors ``[n, d]`` scaled by 1/√d with a constant column √intercept appended.
+
+    Under an identity prior on the weights this is the linear kernel
+    K = X Xᵀ / d + intercept of :func:`v_optimal`.
+    """
+    x = np.asarray(descriptors, dtype=float)
+    scale = 1.0 / np.sqrt(max(x.shape[1], 1))
+    return np.hstack([x * scale, np.full((len(x), 1), np.sqrt(intercept))])
+
+
+def v_optimal(
+    candidates: np.ndarray,
+    labeled: np.ndarray,
+    k: int,
+    *,
+    noise: float = 1.0,
+    targets: np.ndarray | None = None,
+    weights: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy V-optimal design: ``k`` candidates that most reduce the posterior variance.
+
+    Bayesian linear regression y = z·w + ε with prior w ~ N(0, I) and noise
+    ε ~ N(0, ``noise``) on feature rows z (e.g. :func:`design_features`). Given the
+    labeled rows, each pick is the candidate c with the largest drop of the summed
+    (weighted) posterior variance of the targets, Σ_t w_t Σ[t, c]² / (Σ[c, c] + noise);
+    the posterior is updated by rank one and the next pick follows. Labels are never
+    used: the design depends on the inputs only. O(p³ + n p²) set-up and O(n p) per
+    pick for ``n`` candidates of ``p`` features.
+
+    Parameters
+    ----------
+    candidates, labeled
+        Feature rows ``[n, p]`` and ``[m, p]`` (``m`` may be 0).
+    k
+        Picks (fewer when there are fewer candidates).
+    noise
+        Label-noise variance relative to the unit prior of the weights (> 0).
+    targets
+        Rows whose predictive variance counts (default: the candidates).
+    weights
+        Non-negative weight of each target (default 1).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Positions of the picks into ``candidates`` in order, and the variance drop each
+        pick achieved when it was chosen.
+    """
+    if noise <= 0:
+        raise ThermognnError(f"acquisition design: noise must be > 0 (got {noise})")
+    zc = np.asarray(candidates, dtype=float)
+    zl = np.asarray(labeled, dtype=float).reshape(-1, zc.shape[1])
+    zt = zc if targets is None else np.asarray(targets, dtype=float)
+    w = np.ones(len(zt)) if weights is None else np.asarray(weights, dtype=float)
+    p = zc.shape[1]
+    # posterior covariance of the weights: A = noise · (noise I + Zlᵀ Zl)⁻¹
+    cov = noise * np.linalg.inv(noise * np.eye(p) + zl.T @ zl)
+    gram = (zt * w[:, None]).T @ zt
+    v = zc @ cov  # row c: A z_c, so Σ[c, c'] = v_c · z_c'
+    var = np.einsum("ij,ij->i", v, zc)
+    drop = np.einsum("ij,ij->i", v @ gram, v)  # z_cᵀ A G A z_c = Σ_t w_t Σ[t, c]²
+    picked: list[int] = []
+    gains: list[float] = []
+    for _ in range(min(int(k), len(zc))):
+        score = drop / (var + noise)
+        score[picked] = -np.inf
+        best = int(np.argmax(score))
+        picked.append(best)
+        gains.append(float(score[best]))
+        col, s = v[best].copy(), var[best] + noise
+        cov_c = zc @ col  # Σ[:, best] over the candidates
+        q = v @ (gram @ col)
+        drop = drop - 2.0 * cov_c * q / s + cov_c**2 * float(col @ gram @ col) / s**2
+        var = var - cov_c**2 / s
+        v = v - np.outer(cov_c, col) / s
+    return np.asarray(picked, dtype=int), np.asarray(gains)
+
+
 def acquire(
     strategy: str,
     k: int,
@@ -145,24 +232,33 @@ def acquire(
     *,
     rng: np.random.Generator,
     shortlist: float = 4.0,
+    noise: float = 1.0,
+    target_labeled: bool = False,
 ) -> Acquisition:
     """Pick ``k`` of the candidates.
 
     Parameters
     ----------
     strategy
-        ``random``, ``uncertainty``, ``diverse`` or ``coverage``.
+        ``random``, ``uncertainty``, ``diverse``, ``coverage`` or ``design``.
     k
         Candidates to pick (fewer when the pool is smaller).
     spread
-        Predicted spread σ of each candidate ``[n]`` (ignored by ``random``/``coverage``).
+        Predicted spread σ of each candidate ``[n]`` (ignored by ``random``,
+        ``coverage`` and ``design``).
     candidates, labeled
         Descriptors ``[n, d]`` of the candidates and ``[m, d]`` of the labeled
-        structures, on one scale (needed by ``diverse`` and ``coverage``).
+        structures, on one (standardised) scale (needed by ``diverse``, ``coverage``
+        and ``design``).
     rng
         Random generator (``random``; ties are not random).
     shortlist
         ``diverse``: choose among the ``shortlist · k`` largest spreads.
+    noise
+        ``design``: label-noise variance against the prior (:func:`v_optimal`).
+    target_labeled
+        ``design``: count the labeled structures' variance too, not only the
+        candidates'.
     """
     spread = np.asarray(spread, dtype=float)
     n = len(spread)
@@ -174,10 +270,15 @@ def acquire(
     if strategy == "uncertainty":
         picked = np.argsort(-spread, kind="stable")[:k]
         return Acquisition(picked, spread[picked], nan, spread[picked])
-    if strategy not in ("diverse", "coverage"):
+    if strategy not in ("diverse", "coverage", "design"):
         raise ThermognnError(f"acquisition {strategy!r}: choose one of {', '.join(STRATEGIES)}")
     if candidates is None or labeled is None:
         raise ThermognnError(f"acquisition {strategy}: needs descriptors of the structures")
+    if strategy == "design":
+        zc, zl = design_features(candidates), design_features(labeled)
+        zt = np.vstack([zc, zl]) if target_labeled else None
+        picked, gains = v_optimal(zc, zl, k, noise=noise, targets=zt)
+        return Acquisition(picked, spread[picked], nan, gains)
     if strategy == "coverage":
         pool = np.arange(n)
         weight = np.ones(n)

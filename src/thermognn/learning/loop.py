@@ -310,7 +310,7 @@ def _rounds(
             say(f"stopped after round {r}: {stop}")
             return result
         if not nxt.is_file():
-            if descriptors is None and s.acquisition in ("diverse", "coverage"):
+            if descriptors is None and s.acquisition in ("diverse", "coverage", "design"):
                 table = standardise(
                     structure_descriptors(learner.graphs(pool, predictor.record.cutoff))
                 )

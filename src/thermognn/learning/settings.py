@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field, model_validator
 
+from thermognn.learning.acquisition import Strategy
 from thermognn.settings import Settings
 
 
@@ -30,7 +29,8 @@ class LearnSettings(Settings):
         Members of each round's ensemble (≥ 2).
     acquisition
         ``diverse`` (largest spread, spread out in descriptor space), ``uncertainty``
-        (largest spread), ``coverage`` (farthest point, model-free) or ``random``.
+        (largest spread), ``coverage`` (farthest point, model-free), ``design``
+        (V-optimal design on the descriptors, model-free) or ``random``.
     shortlist
         ``diverse``: candidates considered = ``shortlist`` × ``per_round`` largest
         spreads.
@@ -46,7 +46,7 @@ class LearnSettings(Settings):
     budget: int = Field(100, ge=1)
     target_mae: float | None = Field(None, gt=0)
     ensemble: int = Field(5, ge=2)
-    acquisition: Literal["diverse", "uncertainty", "coverage", "random"] = "diverse"
+    acquisition: Strategy = "diverse"
     shortlist: float = Field(4.0, ge=1)
     val_fraction: float = Field(0.2, gt=0, lt=1)
 

@@ -136,7 +136,7 @@ def simulate(
         The target label.
     descriptors
         Standardised structure descriptors of every dataset row (``diverse``,
-        ``coverage``).
+        ``coverage``, ``design``).
     val_fraction
         Share of the acquired rows held out for validation (early stopping, calibration).
     shortlist
