@@ -46,7 +46,7 @@ def predictor(model_name: str, hidden: int, cells: list[Atoms]) -> Predictor:
     hparams = spec.resolve(hidden=hidden, in_channels=len(NODE_FEATURES), n_targets=1)
     graphs = [build_graph(a, 5.5) for a in cells[:16]]
     kinds = (spec.scaling.node, spec.scaling.edge, spec.scaling.target)
-    scalers = Scalers.fit(graphs, np.linspace(1.0, 1.4, len(graphs)).reshape(-1, 1), kinds)
+    scalers = Scalers.fit(graphs, np.linspace(1.0, 1.4, len(graphs)).reshape(-1, 1), kinds, 5.5)
     record = RunRecord(
         model_name,
         spec.family,
