@@ -10,7 +10,9 @@ Prints
   ``--variant KEY=VALUE`` settings such as ``accuracy=2`` are measured too);
 * labels/s of ``label_database`` with 1 and 2 workers and the parallel efficiency
   rate₂ / (2 · rate₁), with and without the cluster's start-up (``--parts parallel``,
-  ``--repeat K`` rounds; target ≥ 90 %).
+  ``--repeat K`` rounds; target ≥ 90 %), split into what the runner controls (the share
+  of the run the workers spent labeling) and what it does not (the seconds one label
+  takes on a worker when two share the machine's cores).
 
 Run on a quiet machine (timings on a shared machine say little):
 
@@ -120,7 +122,9 @@ def parallel(folder: Path, n: int, repeat: int = 1) -> None:
                 f"labels with {workers} worker(s): {s.labeled} in {dt:.1f} s = "
                 f"{(s.labeled + s.failed) / dt:.3f} labels/s ({dt / max(s.labeled, 1):.2f} s "
                 f"each) after a cluster start-up of {up:.1f} s; this process (client, "
-                f"scheduler, database writes) used {cpu:.1f} s of CPU"
+                f"scheduler, database writes) used {cpu:.1f} s of CPU; one label took "
+                f"{s.compute_seconds / max(s.labeled + s.failed, 1):.2f} s on a worker, "
+                f"workers busy {s.compute_seconds / (workers * dt):.0%} of the run"
             )
         (up1, dt1), (up2, dt2) = seconds[1], seconds[2]
         with_start.append((up1 + dt1) / (2 * (up2 + dt2)))

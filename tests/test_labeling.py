@@ -115,3 +115,17 @@ def test_rerun_on_a_finished_database_reports_the_workers_asked_for(tmp_path, ca
     out = capsys.readouterr().out
     assert "0 labeled, 0 failed, 0 remaining (nothing to label; 1 workers not needed)" in out
     assert "on 0 workers" not in out
+
+
+@pytest.mark.parametrize(
+    "n,size,workers", [(33, 4, 2), (97, 4, 2), (8, 4, 2), (5, 4, 1), (500, 8, 16)]
+)
+def test_batch_sizes_cover_every_row_and_end_in_single_rows(n, size, workers):
+    from thermognn.labels.runner import batch_sizes
+
+    sizes = batch_sizes(n, size, workers)
+    assert sum(sizes) == n and max(sizes) <= size and min(sizes) >= 1
+    assert sizes == sorted(sizes, reverse=True)  # never a larger task after a smaller one
+    # the last task of every worker is a single row: the idle tail is at most one row
+    assert sizes[-min(len(sizes), workers) :] == [1] * min(len(sizes), workers)
+    assert batch_sizes(0, size, workers) == []

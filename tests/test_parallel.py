@@ -66,3 +66,24 @@ def _pid(_: int) -> int:
 
 def _nan(_: int, exc: BaseException) -> int:
     raise exc
+
+
+def _housekeeping() -> tuple[str, bool]:
+    import dask
+
+    return (
+        str(dask.config.get("distributed.admin.tick.interval")),
+        bool(dask.config.get("distributed.worker.profile.enabled")),
+    )
+
+
+def test_workers_run_with_slow_housekeeping_and_no_profiler():
+    from thermognn.parallel import CLUSTER_CONFIG
+
+    client, cluster = open_client(ClusterSpec(workers=1))
+    try:
+        seen = set(client.run(_housekeeping).values())
+    finally:
+        client.close()
+        cluster.close()
+    assert seen == {(CLUSTER_CONFIG["distributed.admin.tick.interval"], False)}

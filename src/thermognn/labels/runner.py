@@ -38,6 +38,9 @@ class LabelSummary:
     seconds: float = 0.0
     workers: int = 0
     errors: dict[int, str] = field(default_factory=dict)
+    #: Seconds the workers spent labeling (summed over rows): with ``seconds`` and
+    #: ``workers`` it gives the workers' utilisation, apart from the speed of one label.
+    compute_seconds: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -96,8 +99,23 @@ def _payload(db: StudyDatabase, row_id: int) -> tuple[Any, ...]:
     return (row_id, row.numbers, row.positions, np.asarray(row.cell), row.pbc)
 
 
-def _batches(db: StudyDatabase, ids: list[int], size: int) -> list[list[int]]:
-    """``ids`` in batches of ``size``, rows of one material and parent together."""
+def batch_sizes(n: int, size: int, workers: int = 1) -> list[int]:
+    """Task sizes for ``n`` rows: at most ``size`` rows, shrinking to single rows at the end.
+
+    Guided self-scheduling: each task takes ``ceil(remaining / (2 · workers))`` rows, so
+    the last tasks are single rows and no worker labels a whole batch while the others
+    wait (the idle tail is at most about one row per worker).
+    """
+    sizes, left = [], n
+    while left > 0:
+        k = max(1, min(size, -(-left // (2 * max(workers, 1)))))
+        sizes.append(k)
+        left -= k
+    return sizes
+
+
+def _batches(db: StudyDatabase, ids: list[int], size: int, workers: int = 1) -> list[list[int]]:
+    """``ids`` in tasks of :func:`batch_sizes`, rows of one material and parent together."""
     if size <= 1:
         return [[i] for i in ids]
     wanted = set(ids)
@@ -108,7 +126,11 @@ def _batches(db: StudyDatabase, ids: list[int], size: int) -> list[list[int]]:
             parent = int(kv.get("parent_id", row.id))
             order[int(row.id)] = (str(kv.get("material", "")), parent, int(row.id))
     ranked = sorted(ids, key=lambda i: order.get(i, ("", i, i)))
-    return [ranked[k : k + size] for k in range(0, len(ranked), size)]
+    batches, start = [], 0
+    for k in batch_sizes(len(ranked), size, workers):
+        batches.append(ranked[start : start + k])
+        start += k
+    return batches
 
 
 @dataclass
@@ -133,7 +155,8 @@ class _Recorder:
         """Record one ``(row_id, labels, error, seconds)`` result of :func:`label_structure`."""
         from thermognn.labels.base import Labels
 
-        row_id, labels, error, _ = result
+        row_id, labels, error, seconds = result
+        self.summary.compute_seconds += float(seconds)
         if error is None:
             try:
                 self.db.write_labels(row_id, Labels(**labels), self.name, self.version)
@@ -191,8 +214,8 @@ def label_database(
     connect_timeout
         Seconds to wait for ``scheduler`` before giving up with a clear error.
     batch_size
-        Most rows per worker task (rows of one parent together; fewer when a run is
-        short, so each worker gets at least four tasks); 1 = one row per task.
+        Most rows per worker task (rows of one parent together; tasks shrink to
+        single rows at the end of a run, :func:`batch_sizes`); 1 = one row per task.
     """
     if not isinstance(db, StudyDatabase):
         db = StudyDatabase(db, create=False)
@@ -239,8 +262,8 @@ def _label_on_dask(
 ) -> None:
     """Label ``ids`` on Dask, in batches of at most ``batch_size`` rows.
 
-    Batches shrink so that every worker gets at least four (no worker idles at the end
-    of a short run while another labels a whole batch).
+    Batches shrink towards the end (:func:`batch_sizes`), so no worker idles at the end
+    of a run while another labels a whole batch.
     """
     from distributed import as_completed
 
@@ -256,8 +279,7 @@ def _label_on_dask(
     try:
         n_workers = len(client.scheduler_info().get("workers", {})) or (workers or 0)
         recorder.summary.workers = n_workers
-        fair = -(-len(ids) // (4 * max(n_workers, 1)))  # ceil: ≥ 4 batches per worker
-        batches = _batches(recorder.db, ids, max(1, min(batch_size, fair)))
+        batches = _batches(recorder.db, ids, batch_size, max(n_workers, 1))
         window = max(2, 2 * max(n_workers, 1))
         pending = iter(batches)
         stream = as_completed([submit(b) for _, b in zip(range(window), pending)])
