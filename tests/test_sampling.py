@@ -100,9 +100,13 @@ def test_batches_are_seeded_resumable_and_recorded(tmp_path, cu_file):
     assert not np.allclose(u1[0], u3)
 
 
-def test_random_scheme_amplitude_and_guard(tmp_path, cu_file):
+def test_random_scheme_amplitude_and_guard(tmp_path, cu_file, monkeypatch):
     db = StudyDatabase(tmp_path / "s.db")
-    spec = _spec(cu_file, "random", n=5, amplitude=(0.2, 0.3), min_distance=2.2)
+    # a relative path: the batch key (and so every draw) does not change with tmp_path;
+    # at 2.1 Å about one draw in four is kept (measured 24 %; at 2.2 Å 0.6 %, and 1,000
+    # tries could run out for some batch keys)
+    monkeypatch.chdir(tmp_path)
+    spec = _spec("Cu.cif", "random", n=5, amplitude=(0.2, 0.3), min_distance=2.1)
     sample_configurations(db, spec)
     rows = list(db.select(scheme="random"))
     assert all(0.2 <= r.amplitude <= 0.3 for r in rows)
@@ -119,13 +123,13 @@ def test_random_scheme_amplitude_and_guard(tmp_path, cu_file):
             a = rng.uniform(0.2, 0.3)
             trial = reference.copy()
             trial.positions += rng.uniform(-1.0, 1.0, size=(len(trial), 3)) * a
-            if shortest_distance(trial)[0] >= 2.2:
+            if shortest_distance(trial)[0] >= 2.1:
                 break
             refused += 1
         assert r.rejections == refused and r.amplitude == pytest.approx(a, rel=1e-12)
     assert sum(r.rejections for r in rows) > 0  # the guard was exercised
 
-    assert all(shortest_distance(r.toatoms())[0] >= 2.2 for r in rows)
+    assert all(shortest_distance(r.toatoms())[0] >= 2.1 for r in rows)
     impossible = _spec(cu_file, "random", n=1, amplitude=(0.5, 0.5), min_distance=2.6, max_tries=3)
     with pytest.raises(ThermognnError, match="min_distance"):
         sample_configurations(db, impossible)
