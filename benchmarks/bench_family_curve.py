@@ -21,10 +21,9 @@ from importlib import resources
 from pathlib import Path
 
 from thermognn.experiments import run_experiment
-from thermognn.paper.families import FAMILIES
+from thermognn.paper.families import FAMILIES, families_spec
 from thermognn.paper.summary import difference_text
 from thermognn.report.page import csv_rows
-from thermognn.settings import ArmSpec, ExperimentSpec, Selection, TestSetSpec
 
 
 def main() -> None:
@@ -36,14 +35,11 @@ def main() -> None:
     parser.add_argument("--db", default=None, help="study database (default: bundled)")
     args = parser.parse_args()
     db = Path(args.db or str(resources.files("thermognn") / "data" / "ag3sx_study.db"))
-    select = Selection(material=["Ag3SBr"], sample_set=["phonon", "phonon-renormalised"])
-    spec = ExperimentSpec(
+    spec = families_spec(
+        args.seeds,
+        sample_set=["phonon", "phonon-renormalised"],
         labels=["band_gap"],
-        test_sets=[TestSetSpec(name="phonon", select=select, fraction=0.15)],
-        arms=[ArmSpec(name=name, select=select, train=train) for name, train in FAMILIES.items()],
         sizes=[int(s) for s in args.sizes.split(",")],
-        seeds=args.seeds,
-        on_short="clip",
     )
     root = Path(args.out) / "curve"
     experiment = run_experiment(db, spec, out=root, workers=args.workers)

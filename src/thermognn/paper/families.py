@@ -38,20 +38,27 @@ LABELS = ("band_gap", "energy_per_atom", "vbm", "hydrostatic_stress")
 def families_spec(
     seeds: int,
     material: str = "Ag3SBr",
-    sample_set: str = "phonon",
+    sample_set: str | list[str] = "phonon",
     test_fraction: float = 0.15,
     train: TrainSettings | None = None,
+    labels: list[str] | None = None,
+    sizes: list[int] | None = None,
 ) -> ExperimentSpec:
     """One test set and one arm per family on the same pool, every label, whole pool.
 
-    ``train``: the recipe every family shares (default: :class:`TrainSettings`'s).
+    ``train``: the recipe every family shares (default: :class:`TrainSettings`'s);
+    ``sample_set``: one set or several pooled (the test set takes the first one's name,
+    which seeds its reservation); ``labels`` (default: all four) and
+    ``sizes`` (training sizes, clipped to the pool; default: the whole pool) for a
+    learning curve.
     """
-    select = Selection(material=[material], sample_set=[sample_set])
+    sets = [sample_set] if isinstance(sample_set, str) else list(sample_set)
+    select = Selection(material=[material], sample_set=sets)
     return ExperimentSpec(
-        labels=list(LABELS),
-        test_sets=[TestSetSpec(name=sample_set, select=select, fraction=test_fraction)],
-        arms=[ArmSpec(name=name, select=select, train=train) for name, train in FAMILIES.items()],
-        sizes=None,
+        labels=list(labels or LABELS),
+        test_sets=[TestSetSpec(name=sets[0], select=select, fraction=test_fraction)],
+        arms=[ArmSpec(name=name, select=select, train=arm) for name, arm in FAMILIES.items()],
+        sizes=sizes,
         seeds=seeds,
         train=train or TrainSettings(),
     )
